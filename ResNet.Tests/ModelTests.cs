@@ -1,0 +1,141 @@
+using ResNet.Training.Model;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace ResNet.Tests;
+
+/// <summary>The architecture against He et al. 2015 and torchvision's resnet18.</summary>
+public class ModelTests
+{
+    [Fact]
+    public void ResNet18_has_torchvision_state_dict_and_parameter_counts()
+    {
+        using var m1000 = ResNetModel.ResNet18(1000);
+        using var m10 = ResNetModel.ResNet18(10);
+        Assert.Equal(122, m1000.state_dict().Count);
+        Assert.Equal(11_689_512, m1000.parameters().Sum(p => p.numel()));
+        Assert.Equal(11_181_642, m10.parameters().Sum(p => p.numel()));
+        var keys = m1000.state_dict().Keys.ToHashSet();
+        foreach (var key in new[] { "conv1.weight", "bn1.running_mean", "layer1.0.conv1.weight", "layer2.0.downsample.0.weight",
+                     "layer2.0.downsample.1.num_batches_tracked", "layer4.1.bn2.bias", "fc.weight", "fc.bias" })
+            Assert.Contains(key, keys);
+        Assert.DoesNotContain("layer1.0.downsample.0.weight", keys);
+    }
+
+    [Theory]
+    [InlineData(StemKind.ImageNet, 224, new long[] { 56, 28, 14, 7 })]
+    [InlineData(StemKind.Small, 32, new long[] { 32, 16, 8, 4 })]
+    public void Stage_outputs_halve_resolution_and_widen(StemKind stem, int size, long[] sides)
+    {
+        using var model = ResNetModel.ResNet18(10, stem);
+        model.eval();
+        using var scope = NewDisposeScope();
+        var outputs = model.StageOutputs(randn(2, 3, size, size));
+        long[] widths = [64, 128, 256, 512];
+        for (int i = 0; i < 4; i++)
+            Assert.Equal(new long[] { 2, widths[i], sides[i], sides[i] }, outputs[i].shape);
+    }
+
+    [Fact]
+    public void Features_and_logits_come_from_one_consistent_pass()
+    {
+        using var model = ResNetModel.ResNet18(10);
+        model.eval();
+        using var scope = NewDisposeScope();
+        using var noGrad = no_grad();
+        var x = randn(3, 3, 64, 64);
+        var (features, logits) = model.FeaturesAndLogits(x);
+        Assert.Equal(new long[] { 3, 512 }, features.shape);
+        Assert.Equal(new long[] { 3, 10 }, logits.shape);
+        Assert.True(logits.allclose(model.forward(x), atol: 1e-6));
+        Assert.True(logits.allclose(model.Head.forward(features), atol: 1e-6));
+    }
+
+    [Fact]
+    public void Block_with_zeroed_residual_branch_returns_relu_of_input()
+    {
+        using var block = new ResidualBlock(64, 64, stride: 1);
+        block.eval();
+        using (no_grad()) nn.init.zeros_(block.LastNorm.weight);
+        using var scope = NewDisposeScope();
+        using var noGrad = no_grad();
+        var x = randn(2, 64, 8, 8);
+        // bn2 gamma = 0 leaves only bn2's beta (0), so the block is relu(x + 0).
+        Assert.True(block.forward(x).allclose(nn.functional.relu(x), atol: 0));
+        Assert.False(block.HasProjection);
+    }
+
+    [Fact]
+    public void Strided_or_widening_blocks_project_the_shortcut()
+    {
+        using var strided = new ResidualBlock(64, 128, stride: 2);
+        using var same = new ResidualBlock(64, 64);
+        Assert.True(strided.HasProjection);
+        Assert.False(same.HasProjection);
+        using var scope = NewDisposeScope();
+        strided.eval();
+        Assert.Equal(new long[] { 1, 128, 4, 4 }, strided.forward(randn(1, 64, 8, 8)).shape);
+    }
+
+    [Fact]
+    public void Zero_init_residual_zeroes_every_last_norm()
+    {
+        using var model = new ResNetModel(ResNetConfig.ResNet18(10) with { ZeroInitResidual = true });
+        Assert.All(model.Blocks, b => Assert.Equal(0f, b.LastNorm.weight.abs().max().item<float>()));
+        Assert.Equal(8, model.Blocks.Count());
+    }
+
+    [Fact]
+    public void Kaiming_init_gives_fan_out_variance()
+    {
+        using var model = ResNetModel.ResNet18(10);
+        var w = model.state_dict()["layer3.0.conv2.weight"]; // 256 out × 3 × 3: fan_out = 2304
+        double expected = Math.Sqrt(2.0 / (256 * 9));
+        Assert.InRange(w.std().item<float>(), expected * 0.95, expected * 1.05);
+        Assert.Equal(1f, model.state_dict()["bn1.weight"].mean().item<float>());
+    }
+
+    [Fact]
+    public void Blocks_per_stage_and_same_upper_padding_are_configurable()
+    {
+        var config = ResNetConfig.ResNet18(10) with { BlocksPerStage = [2, 2, 2, 3], Padding = PaddingMode.SameUpper };
+        using var model = new ResNetModel(config);
+        model.eval();
+        Assert.Contains("layer4.2.conv2.weight", model.state_dict().Keys);
+        using var scope = NewDisposeScope();
+        var outputs = model.StageOutputs(randn(1, 3, 224, 224));
+        Assert.Equal(new long[] { 1, 512, 7, 7 }, outputs[3].shape);
+    }
+
+    [Fact]
+    public void Replacing_the_head_keeps_the_backbone_and_freezing_stops_its_gradients()
+    {
+        using var model = ResNetModel.ResNet18(1000);
+        var before = model.state_dict()["layer4.1.conv2.weight"].clone();
+        model.ReplaceHead(7);
+        Assert.Equal(new long[] { 7, 512 }, model.Head.weight.shape);
+        Assert.Equal(7, model.Config.NumClasses);
+        Assert.True(model.state_dict()["layer4.1.conv2.weight"].allclose(before, rtol: 0, atol: 0));
+        model.FreezeBackbone();
+        Assert.Equal(2, model.parameters().Count(p => p.requires_grad));
+        model.FreezeBackbone(false);
+        Assert.All(model.parameters(), p => Assert.True(p.requires_grad));
+    }
+
+    [Fact]
+    public void Repeated_inference_does_not_leak_native_tensors()
+    {
+        using var model = ResNetModel.ResNet18(10, StemKind.Small);
+        model.eval();
+        using var x = randn(4, 3, 32, 32);
+        long before = DisposeScopeManager.Statistics.ThreadTotalLiveCount;
+        for (int i = 0; i < 5; i++)
+        {
+            using var noGrad = no_grad();
+            var (features, logits) = model.FeaturesAndLogits(x);
+            features.Dispose();
+            logits.Dispose();
+        }
+        Assert.Equal(before, DisposeScopeManager.Statistics.ThreadTotalLiveCount);
+    }
+}

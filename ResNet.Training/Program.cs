@@ -1,0 +1,15 @@
+using System.CommandLine;
+using ResNet.Training.Cli;
+
+namespace ResNet.Training;
+
+/// <summary>The <c>resnet</c> command-line program: one verb per task, <c>--help</c> on each.</summary>
+public static class Program
+{
+    /// <summary>Entry point.</summary>
+    public static int Main(string[] args)
+    {
+        var root = new RootCommand("ResNet18 in TorchSharp: train, evaluate, featurize, predict and export to ONNX.");
+        return root.Parse(args).Invoke();
+    }
+}

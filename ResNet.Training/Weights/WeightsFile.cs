@@ -1,0 +1,136 @@
+using System.Collections;
+using System.Security.Cryptography;
+using TorchSharp;
+using TorchSharp.PyBridge;
+using ResNet.Training.Model;
+using static TorchSharp.torch;
+
+namespace ResNet.Training.Weights;
+
+/// <summary>Thrown when a weights file does not fit the network; the message lists what differs.</summary>
+public sealed class WeightsMismatchException(string message) : Exception(message);
+
+/// <summary>
+/// Reads and writes weights in PyTorch's <c>torch.save(model.state_dict())</c> format, with the <see cref="ModelCard"/>
+/// beside it. Loading is strict: every key must be present with the right shape, and nothing extra.
+/// </summary>
+public static class WeightsFile
+{
+    /// <summary>Loads a network and its card from <paramref name="path"/>. Without a card, the architecture is read from the tensors' shapes.</summary>
+    public static (ResNetModel Model, ModelCard Card) Load(string path)
+    {
+        if (!File.Exists(path)) throw new FileNotFoundException($"Weights file not found: {path}", path);
+        var stateDict = ReadStateDict(path);
+        try
+        {
+            string cardPath = ModelCard.PathFor(path);
+            var card = File.Exists(cardPath)
+                ? ModelCard.FromJson(File.ReadAllText(cardPath), cardPath)
+                : new ModelCard { Architecture = InferConfig(stateDict, path) };
+            card = card with { WeightsSha256 = Sha256(path) };
+            var model = new ResNetModel(card.Architecture);
+            try
+            {
+                LoadInto(model, stateDict, path);
+            }
+            catch
+            {
+                model.Dispose();
+                throw;
+            }
+            return (model, card);
+        }
+        finally
+        {
+            foreach (var t in stateDict.Values) t.Dispose();
+        }
+    }
+
+    /// <summary>Copies a state dict into <paramref name="model"/> after checking every key and shape.</summary>
+    public static void LoadInto(ResNetModel model, IReadOnlyDictionary<string, Tensor> stateDict, string source)
+    {
+        var expected = model.state_dict();
+        var missing = expected.Keys.Where(k => !stateDict.ContainsKey(k)).ToList();
+        var unexpected = stateDict.Keys.Where(k => !expected.ContainsKey(k)).ToList();
+        var shapes = expected.Keys.Where(stateDict.ContainsKey)
+            .Where(k => !expected[k].shape.SequenceEqual(stateDict[k].shape))
+            .Select(k => $"{k}: file [{string.Join(",", stateDict[k].shape)}], model [{string.Join(",", expected[k].shape)}]")
+            .ToList();
+        if (missing.Count + unexpected.Count + shapes.Count > 0)
+        {
+            var parts = new List<string>();
+            if (missing.Count > 0) parts.Add($"missing keys ({missing.Count}): {string.Join(", ", missing)}");
+            if (unexpected.Count > 0) parts.Add($"unexpected keys ({unexpected.Count}): {string.Join(", ", unexpected)}");
+            if (shapes.Count > 0) parts.Add($"shape mismatches ({shapes.Count}): {string.Join("; ", shapes)}");
+            throw new WeightsMismatchException($"{source} does not fit a {Describe(model.Config)}: {string.Join(". ", parts)}.");
+        }
+        using var noGrad = no_grad();
+        foreach (var (key, target) in expected)
+            target.copy_(stateDict[key].to(target.dtype));
+    }
+
+    /// <summary>Writes the state dict (PyTorch format) and the card; both atomically (temporary file, then rename).</summary>
+    public static void Save(ResNetModel model, ModelCard card, string path)
+    {
+        Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(path))!);
+        string tmp = path + ".tmp";
+        using (var stream = File.Create(tmp))
+            model.save_py(stream, leaveOpen: true);
+        File.Move(tmp, path, overwrite: true);
+        string cardPath = ModelCard.PathFor(path), cardTmp = cardPath + ".tmp";
+        File.WriteAllText(cardTmp, (card with { Architecture = model.Config, WeightsSha256 = Sha256(path) }).ToJson());
+        File.Move(cardTmp, cardPath, overwrite: true);
+    }
+
+    /// <summary>Reads a PyTorch state dict file into named tensors (the caller disposes them).</summary>
+    public static Dictionary<string, Tensor> ReadStateDict(string path)
+    {
+        Hashtable table;
+        try
+        {
+            table = PyTorchUnpickler.UnpickleStateDict(path);
+        }
+        catch (Exception e)
+        {
+            throw new InvalidDataException($"{path}: not a PyTorch state dict saved with torch.save(model.state_dict()) ({e.Message}).", e);
+        }
+        var result = new Dictionary<string, Tensor>();
+        foreach (DictionaryEntry entry in table)
+        {
+            if (entry.Key is not string key || entry.Value is not Tensor tensor)
+                throw new InvalidDataException($"{path}: entry '{entry.Key}' is not a tensor; only a state dict of tensors is accepted.");
+            result[key] = tensor;
+        }
+        return result;
+    }
+
+    /// <summary>Reads the architecture off a state dict: classes from fc, stem from conv1, blocks per stage from the keys.</summary>
+    public static ResNetConfig InferConfig(IReadOnlyDictionary<string, Tensor> sd, string source)
+    {
+        if (!sd.TryGetValue("fc.weight", out var fc) || !sd.TryGetValue("conv1.weight", out var conv1))
+            throw new WeightsMismatchException($"{source} is not a ResNetModel state dict: it has no fc.weight or conv1.weight.");
+        var blocks = new int[4];
+        for (int s = 0; s < 4; s++)
+            while (sd.ContainsKey($"layer{s + 1}.{blocks[s]}.conv1.weight")) blocks[s]++;
+        if (blocks.Any(b => b == 0))
+            throw new WeightsMismatchException($"{source} is not a ResNetModel state dict of basic blocks: layer1..layer4 not all present.");
+        var widths = Enumerable.Range(1, 4).Select(s => (int)sd[$"layer{s}.0.conv1.weight"].shape[0]).ToArray();
+        return new ResNetConfig
+        {
+            NumClasses = (int)fc.shape[0],
+            Stem = conv1.shape[^1] == 7 ? StemKind.ImageNet : StemKind.Small,
+            BlocksPerStage = blocks,
+            Widths = widths,
+        };
+    }
+
+    /// <summary>Lower-case hex SHA-256 of a file.</summary>
+    public static string Sha256(string path)
+    {
+        using var stream = File.OpenRead(path);
+        return Convert.ToHexStringLower(SHA256.HashData(stream));
+    }
+
+    private static string Describe(ResNetConfig c) =>
+        $"ResNetModel with blocks [{string.Join(",", c.BlocksPerStage)}], {c.Stem} stem and {c.NumClasses} classes";
+}

@@ -3,10 +3,17 @@ using System.Text.Json.Serialization;
 namespace ResNet.Training.Imaging;
 
 /// <summary>
-/// How an image becomes the network's input: resize the shorter side to <see cref="Resize"/>, take the centre
-/// <see cref="Crop"/>×<see cref="Crop"/> square, scale to 0–1 and normalise each channel with
-/// <see cref="Mean"/>/<see cref="Std"/>. Saved with every checkpoint and exported model so that nobody re-types
-/// constants: the command line, the ML.NET transforms and ONNX export all read it from the weights.
+/// How an image becomes the network's input, in two steps that every front door shares:
+/// <list type="number">
+/// <item>ML.NET's <c>ResizeImages</c> (IsoCrop, centre anchor) to <see cref="Resize"/>×<see cref="Resize"/> — the shorter
+/// side scaled to <see cref="Resize"/>, the longer one centre-cropped — and <c>ExtractPixels</c> as RGB planes of 0–255
+/// floats (<see cref="ImageLoader"/>). Using ML.NET's own resize keeps the command line, the ML.NET transforms and a
+/// saved ML.NET model (which can only hold stock transforms plus ONNX) numerically identical.</item>
+/// <item>A centre crop to <see cref="Crop"/>×<see cref="Crop"/>, scaling to 0–1 and per-channel normalisation with
+/// <see cref="Mean"/>/<see cref="Std"/> (<c>CropAndNormalise</c>; inside the graph for ONNX models exported with preprocessing).</item>
+/// </list>
+/// With the defaults this is torchvision's ImageNet evaluation transform (resize 256, centre crop 224).
+/// Saved with every checkpoint and exported model, so nobody re-types constants.
 /// </summary>
 public sealed record Preprocessing
 {
@@ -18,7 +25,7 @@ public sealed record Preprocessing
     /// <summary>torchvision's evaluation transform for ImageNet models: resize 256, centre crop 224, ImageNet mean/std.</summary>
     public static Preprocessing ImageNet { get; } = new();
 
-    /// <summary>Shorter side after resizing, in pixels; at least <see cref="Crop"/>.</summary>
+    /// <summary>Side of the square the image is resized (shorter side) and cropped (longer side) to, in pixels; at least <see cref="Crop"/>.</summary>
     public int Resize { get; init; } = 256;
     /// <summary>Side of the centre crop: the network's input size.</summary>
     public int Crop { get; init; } = 224;
@@ -27,8 +34,11 @@ public sealed record Preprocessing
     /// <summary>Per-channel standard deviation divided by after subtracting the mean (RGB).</summary>
     public float[] Std { get; init; } = ImageNetStd;
 
-    /// <summary>Floats per image: 3 × Crop × Crop.</summary>
+    /// <summary>Floats per network input: 3 × Crop × Crop.</summary>
     [JsonIgnore] public int InputLength => 3 * Crop * Crop;
+
+    /// <summary>Floats per resized image: 3 × Resize × Resize.</summary>
+    [JsonIgnore] public int ResizedLength => 3 * Resize * Resize;
 
     /// <summary>Throws when the values cannot work.</summary>
     public Preprocessing Validated()
@@ -40,36 +50,37 @@ public sealed record Preprocessing
         return this;
     }
 
-    /// <summary>Writes the normalised 3×Crop×Crop planes of <paramref name="image"/> into <paramref name="dest"/>.</summary>
-    public void Apply(RgbImage image, Span<float> dest)
+    /// <summary>
+    /// Centre-crops 3×Resize×Resize planes of 0–255 values (as <see cref="ImageLoader"/> gives them) to 3×Crop×Crop
+    /// and normalises them into <paramref name="dest"/>.
+    /// </summary>
+    public void CropAndNormalise(ReadOnlySpan<float> resized, Span<float> dest)
     {
-        ApplyUnnormalised(image, dest);
-        Normalise(dest);
+        if (resized.Length != ResizedLength)
+            throw new ArgumentException($"Expected 3×{Resize}×{Resize} = {ResizedLength} pixel values, got {resized.Length}.");
+        if (dest.Length < InputLength) throw new ArgumentException($"Destination holds {dest.Length} floats; {InputLength} needed.");
+        int offset = (Resize - Crop) / 2;
+        for (int c = 0; c < 3; c++)
+        {
+            float scale = 1f / (255f * Std[c]), shift = Mean[c] / Std[c];
+            for (int y = 0; y < Crop; y++)
+            {
+                var src = resized.Slice(c * Resize * Resize + (y + offset) * Resize + offset, Crop);
+                var dst = dest.Slice((c * Crop + y) * Crop, Crop);
+                for (int x = 0; x < Crop; x++) dst[x] = src[x] * scale - shift;
+            }
+        }
     }
 
-    /// <summary>Returns the normalised 3×Crop×Crop planes of <paramref name="image"/>.</summary>
-    public float[] Apply(RgbImage image)
+    /// <summary>Returns the normalised 3×Crop×Crop input for 3×Resize×Resize planes of 0–255 values.</summary>
+    public float[] CropAndNormalise(ReadOnlySpan<float> resized)
     {
         var dest = new float[InputLength];
-        Apply(image, dest);
+        CropAndNormalise(resized, dest);
         return dest;
     }
 
-    /// <summary>Resize and centre crop only: 3×Crop×Crop planes with values 0–255 (what an ONNX model with baked-in preprocessing takes).</summary>
-    public void ApplyUnnormalised(RgbImage image, Span<float> dest)
-    {
-        if (dest.Length < InputLength) throw new ArgumentException($"Destination holds {dest.Length} floats; {InputLength} needed.");
-        var (outW, outH) = ResizedSize(image.Width, image.Height);
-        Resampler.ResizeCropPlanar(image, outW, outH, (outW - Crop) / 2, (outH - Crop) / 2, Crop, Crop, dest);
-    }
-
-    /// <summary>Size after scaling the shorter side to <see cref="Resize"/> (aspect ratio kept, as torchvision rounds it).</summary>
-    public (int Width, int Height) ResizedSize(int width, int height) =>
-        width <= height
-            ? (Resize, Math.Max(Resize, (int)((long)Resize * height / width)))
-            : (Math.Max(Resize, (int)((long)Resize * width / height)), Resize);
-
-    /// <summary>Turns 0–255 planes into normalised planes in place.</summary>
+    /// <summary>Normalises 3×Crop×Crop planes of 0–255 values in place (training augmentation produces these).</summary>
     public void Normalise(Span<float> planes)
     {
         int plane = Crop * Crop;

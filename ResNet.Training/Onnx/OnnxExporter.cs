@@ -1,0 +1,172 @@
+using System.Globalization;
+using System.Reflection;
+using System.Text.Json;
+using Google.Protobuf;
+using Onnx;
+using ResNet.Training.Model;
+using ResNet.Training.Weights;
+using TorchSharp;
+using TorchSharp.Modules;
+using static ResNet.Training.Onnx.OnnxGraphBuilder;
+
+namespace ResNet.Training.Onnx;
+
+/// <summary>
+/// Writes a <see cref="ResNetModel"/> as an ONNX model (TorchSharp has no exporter of its own): evaluation mode with
+/// every BatchNorm folded into the convolution before it, a dynamic batch axis <see cref="OnnxNames.BatchDim"/>, outputs
+/// <see cref="OnnxNames.Features"/> and <see cref="OnnxNames.Logits"/> (optionally <see cref="OnnxNames.Probabilities"/>),
+/// and the <see cref="ModelCard"/> in the metadata. See docs/onnx.md.
+/// </summary>
+public static class OnnxExporter
+{
+    /// <summary>Exports <paramref name="model"/> described by <paramref name="card"/> to <paramref name="path"/> (atomically).</summary>
+    /// <returns>What the file holds, as <see cref="OnnxModelInfo.Read"/> would read it back.</returns>
+    public static OnnxModelInfo Export(ResNetModel model, ModelCard card, string path, OnnxExportOptions options)
+    {
+        var proto = Build(model, card, options);
+        Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(path))!);
+        string tmp = path + ".tmp";
+        try
+        {
+            using (var stream = File.Create(tmp))
+                proto.WriteTo(stream);
+            File.Move(tmp, path, overwrite: true);
+        }
+        finally
+        {
+            File.Delete(tmp);
+        }
+        return OnnxModelInfo.FromProto(proto, path);
+    }
+
+    /// <summary>Exports the weights file <paramref name="weightsPath"/> (with its card, see <see cref="WeightsFile.Load"/>) to <paramref name="path"/>.</summary>
+    public static OnnxModelInfo Export(string weightsPath, string path, OnnxExportOptions options)
+    {
+        options.Validate();
+        var (model, card) = WeightsFile.Load(weightsPath);
+        using (model)
+            return Export(model, card, path, options);
+    }
+
+    /// <summary>Builds the ONNX model in memory.</summary>
+    public static ModelProto Build(ResNetModel model, ModelCard card, OnnxExportOptions options)
+    {
+        options.Validate();
+        var config = model.Config;
+        var prep = card.Preprocessing.Validated();
+        if (card.ClassNames.Length != 0 && card.ClassNames.Length != config.NumClasses)
+            throw new ArgumentException($"The card has {card.ClassNames.Length} class names but the model {config.NumClasses} classes.");
+        card = card with { Architecture = config };
+        var modules = model.named_modules().ToDictionary(m => m.name, m => m.module);
+        var g = new OnnxGraphBuilder("resnet");
+
+        int side = options.WithPreprocessing ? prep.Resize : prep.Crop;
+        g.Input(OnnxNames.Input, OnnxNames.BatchDim, 3, side, side);
+        string x = OnnxNames.Input;
+        if (options.WithPreprocessing)
+            x = Preprocess(g, x, prep);
+
+        // Stem.
+        bool imageNet = config.Stem == StemKind.ImageNet;
+        x = ConvBn(g, modules, "conv1", "bn1", x, imageNet ? 2 : 1, Pads(config.Padding, imageNet ? 7 : 3, imageNet ? 2 : 1));
+        x = g.Node("Relu", "relu", [x]);
+        if (imageNet)
+            x = g.Node("MaxPool", "maxpool", [x], Ints("kernel_shape", 3, 3), Ints("strides", 2, 2), Ints("pads", Pads(config.Padding, 3, 2)));
+
+        // Stages: the first block of stages 2–4 halves the resolution.
+        for (int s = 0; s < config.BlocksPerStage.Length; s++)
+            for (int b = 0; b < config.BlocksPerStage[s]; b++)
+            {
+                string name = $"layer{s + 1}.{b}";
+                long stride = s > 0 && b == 0 ? 2 : 1;
+                var y = ConvBn(g, modules, $"{name}.conv1", $"{name}.bn1", x, stride, Pads(config.Padding, 3, stride));
+                y = g.Node("Relu", $"{name}.relu1", [y]);
+                y = ConvBn(g, modules, $"{name}.conv2", $"{name}.bn2", y, 1, Pads(config.Padding, 3, 1));
+                var identity = modules.ContainsKey($"{name}.downsample.0")
+                    ? ConvBn(g, modules, $"{name}.downsample.0", $"{name}.downsample.1", x, stride, Pads(config.Padding, 1, stride))
+                    : x;
+                x = g.Node("Relu", $"{name}.relu2", [g.Node("Add", $"{name}.add", [y, identity])]);
+            }
+
+        // Head: global average pooling, flatten, fully connected (y = x·Wᵀ + b).
+        x = g.Node("GlobalAveragePool", "avgpool", [x]);
+        var features = g.Node("Flatten", OnnxNames.Features, [x], Int("axis", 1));
+        var fc = model.Head;
+        var logits = g.Node("Gemm", OnnxNames.Logits,
+            [features, g.Initializer("fc.weight", Floats(fc.weight!), fc.weight!.shape), g.Initializer("fc.bias", Floats(fc.bias!), fc.bias!.shape)],
+            Int("transB", 1));
+        g.Output(OnnxNames.Features, OnnxNames.BatchDim, config.FeatureDim);
+        g.Output(OnnxNames.Logits, OnnxNames.BatchDim, config.NumClasses);
+        if (options.Probabilities)
+        {
+            g.Node("Softmax", OnnxNames.Probabilities, [logits], Int("axis", 1));
+            g.Output(OnnxNames.Probabilities, OnnxNames.BatchDim, config.NumClasses);
+        }
+
+        var proto = new ModelProto
+        {
+            IrVersion = OnnxExportOptions.IrVersionFor(options.Opset),
+            ProducerName = OnnxNames.Producer,
+            ProducerVersion = typeof(OnnxExporter).Assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion ?? "",
+            DocString = $"ResNet ({string.Join("-", config.BlocksPerStage)} blocks, {config.Stem} stem, {config.NumClasses} classes) exported from TorchSharp; BatchNorm folded into the convolutions.",
+            Graph = g.Graph,
+        };
+        proto.OpsetImport.Add(new OperatorSetIdProto { Domain = "", Version = options.Opset });
+        foreach (var (key, value) in Metadata(card, options.WithPreprocessing))
+            proto.MetadataProps.Add(new StringStringEntryProto { Key = key, Value = value });
+        return proto;
+    }
+
+    /// <summary>Centre crop (Slice) from Resize² to Crop², then x·1/(255·std) − mean/std: the same float32 arithmetic as <see cref="Imaging.Preprocessing.CropAndNormalise(ReadOnlySpan{float})"/>.</summary>
+    private static string Preprocess(OnnxGraphBuilder g, string x, Imaging.Preprocessing prep)
+    {
+        long offset = (prep.Resize - prep.Crop) / 2;
+        x = g.Node("Slice", "crop", [x,
+            g.Int64Initializer("crop.starts", [offset, offset]),
+            g.Int64Initializer("crop.ends", [offset + prep.Crop, offset + prep.Crop]),
+            g.Int64Initializer("crop.axes", [2L, 3L])]);
+        var scale = Enumerable.Range(0, 3).Select(c => 1f / (255f * prep.Std[c])).ToArray();
+        var shift = Enumerable.Range(0, 3).Select(c => prep.Mean[c] / prep.Std[c]).ToArray();
+        x = g.Node("Mul", "normalise.scale", [x, g.Initializer("normalise.scale_factor", scale, 1, 3, 1, 1)]);
+        return g.Node("Sub", "normalise", [x, g.Initializer("normalise.shift", shift, 1, 3, 1, 1)]);
+    }
+
+    /// <summary>A convolution with its BatchNorm folded in (see <see cref="BatchNormFolding"/>).</summary>
+    private static string ConvBn(OnnxGraphBuilder g, Dictionary<string, torch.nn.Module> modules, string convName, string bnName, string x, long stride, long[] pads)
+    {
+        if (!modules.TryGetValue(convName, out var c) || c is not Conv2d conv || !modules.TryGetValue(bnName, out var n) || n is not BatchNorm2d bn)
+            throw new ArgumentException($"The model has no convolution '{convName}' followed by BatchNorm '{bnName}'.");
+        var (weight, bias) = BatchNormFolding.Fold(conv.weight!, bn);
+        var shape = conv.weight!.shape;
+        return g.Node("Conv", convName,
+            [x, g.Initializer($"{convName}.weight", weight, shape), g.Initializer($"{convName}.bias", bias, shape[0])],
+            Ints("kernel_shape", shape[2], shape[3]), Ints("strides", stride, stride), Ints("pads", pads));
+    }
+
+    /// <summary>
+    /// ONNX pads (top, left, bottom, right) equal to what <see cref="ResNetModel"/> does: the layer's own symmetric
+    /// padding plus, for <see cref="PaddingMode.SameUpper"/>, the explicit asymmetric padding applied before it.
+    /// </summary>
+    internal static long[] Pads(PaddingMode mode, long kernel, long stride)
+    {
+        long p = StridedPadding.Symmetric(mode, kernel, stride);
+        var e = StridedPadding.Explicit(mode, kernel, stride) ?? [0, 0, 0, 0]; // (left, right, top, bottom)
+        return [p + e[2], p + e[0], p + e[3], p + e[1]];
+    }
+
+    private static float[] Floats(torch.Tensor t) => t.detach().cpu().to_type(torch.ScalarType.Float32).data<float>().ToArray();
+
+    private static IEnumerable<(string, string)> Metadata(ModelCard card, bool withPreprocessing)
+    {
+        var p = card.Preprocessing;
+        yield return (OnnxNames.Metadata.ModelCard, card.ToJson());
+        yield return (OnnxNames.Metadata.ClassNames, JsonSerializer.Serialize(card.Labels));
+        yield return (OnnxNames.Metadata.InputSize, p.Crop.ToString(CultureInfo.InvariantCulture));
+        yield return (OnnxNames.Metadata.Resize, p.Resize.ToString(CultureInfo.InvariantCulture));
+        yield return (OnnxNames.Metadata.Mean, JsonSerializer.Serialize(p.Mean));
+        yield return (OnnxNames.Metadata.Std, JsonSerializer.Serialize(p.Std));
+        yield return (OnnxNames.Metadata.WithPreprocessing, withPreprocessing ? "true" : "false");
+        if (card.WeightsSha256 is { Length: > 0 } sha)
+            yield return (OnnxNames.Metadata.SourceSha256, sha);
+    }
+}

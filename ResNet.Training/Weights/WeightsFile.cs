@@ -1,4 +1,5 @@
 using System.Collections;
+using System.IO.Compression;
 using System.Security.Cryptography;
 using TorchSharp;
 using TorchSharp.PyBridge;
@@ -82,13 +83,21 @@ public static class WeightsFile
         File.Move(cardTmp, cardPath, overwrite: true);
     }
 
-    /// <summary>Reads a PyTorch state dict file into named tensors (the caller disposes them).</summary>
+    /// <summary>
+    /// Reads a PyTorch state dict file into named tensors (the caller disposes them). The file must be
+    /// <c>torch.save</c>'s zip format (PyTorch 1.6 and later); every pickle in it is checked by
+    /// <see cref="PickleScanner"/> before anything is unpickled, so a file that names anything but tensors is refused.
+    /// </summary>
     public static Dictionary<string, Tensor> ReadStateDict(string path)
     {
+        var bytes = File.ReadAllBytes(path);
+        CheckOnlyTensors(bytes, path);
         Hashtable table;
         try
         {
-            table = PyTorchUnpickler.UnpickleStateDict(path);
+            // Unpickle the very bytes that were checked: the file may change on disk in between.
+            using var stream = new MemoryStream(bytes, writable: false);
+            table = PyTorchUnpickler.UnpickleStateDict(stream);
         }
         catch (Exception e)
         {
@@ -98,10 +107,43 @@ public static class WeightsFile
         foreach (DictionaryEntry entry in table)
         {
             if (entry.Key is not string key || entry.Value is not Tensor tensor)
+            {
+                foreach (var value in table.Values) (value as IDisposable)?.Dispose();
                 throw new InvalidDataException($"{path}: entry '{entry.Key}' is not a tensor; only a state dict of tensors is accepted.");
+            }
             result[key] = tensor;
         }
         return result;
+    }
+
+    /// <summary>Refuses anything but a torch.save zip whose pickles name only the globals of a tensor state dict.</summary>
+    private static void CheckOnlyTensors(byte[] bytes, string path)
+    {
+        if (bytes.Length < 4 || bytes[0] != 0x50 || bytes[1] != 0x4B || bytes[2] != 0x03 || bytes[3] != 0x04)
+        {
+            string what = bytes.Length >= 2 && bytes[0] == 0x80 && bytes[1] <= 5
+                ? "is in PyTorch's legacy (pre-1.6) serialization format"
+                : "is not a torch.save zip archive";
+            throw new InvalidDataException(
+                $"{path} {what}. Re-save it with PyTorch 1.6 or later: torch.save(torch.load(old), new) — only in a trusted Python session, since loading runs the file's pickle.");
+        }
+        try
+        {
+            using var archive = new ZipArchive(new MemoryStream(bytes, writable: false), ZipArchiveMode.Read);
+            var pickles = archive.Entries.Where(e => e.Name.EndsWith(".pkl", StringComparison.Ordinal)).ToList();
+            if (pickles.Count == 0) throw new InvalidDataException($"{path}: the archive has no data.pkl; not a torch.save file.");
+            foreach (var entry in pickles)
+            {
+                using var stream = entry.Open();
+                using var copy = new MemoryStream();
+                stream.CopyTo(copy);
+                PickleScanner.Check(copy.GetBuffer().AsSpan(0, (int)copy.Length), $"{path} ({entry.FullName})");
+            }
+        }
+        catch (InvalidDataException e) when (!e.Message.StartsWith(path, StringComparison.Ordinal))
+        {
+            throw new InvalidDataException($"{path}: damaged zip archive ({e.Message}).", e);
+        }
     }
 
     /// <summary>Reads the architecture off a state dict: classes from fc, stem from conv1, blocks per stage from the keys.</summary>

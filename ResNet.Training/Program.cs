@@ -10,6 +10,7 @@ public static class Program
     public static int Main(string[] args)
     {
         var root = new RootCommand("ResNet18 in TorchSharp: train, evaluate, featurize, predict and export to ONNX.");
+        root.Subcommands.Add(ExportCommand.Create());
         return root.Parse(args).Invoke();
     }
 }

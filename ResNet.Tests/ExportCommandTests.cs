@@ -1,0 +1,72 @@
+using ResNet.Training.Engines;
+using ResNet.Training.Imaging;
+using ResNet.Training.Model;
+using ResNet.Training.Onnx;
+using ResNet.Training.Weights;
+
+namespace ResNet.Tests;
+
+/// <summary><c>resnet export</c> on the command line.</summary>
+public sealed class ExportCommandTests : IDisposable
+{
+    private readonly string dir = TestPaths.NewTempDir();
+
+    public void Dispose() => Directory.Delete(dir, recursive: true);
+
+    [Fact]
+    public void Export_writes_a_checked_model_that_matches_TorchSharp()
+    {
+        var prep = new Preprocessing { Resize = 36, Crop = 32, Mean = OnnxTestModels.CifarMean, Std = OnnxTestModels.CifarStd };
+        var resized = OnnxTestModels.Resized(OnnxTestModels.Images(Path.Combine(TestPaths.Cifar10, "test"), 8, 97), prep);
+        var input = OnnxTestModels.Normalised(resized, prep);
+        using var model = OnnxTestModels.Create(ResNetConfig.ResNet18(10, StemKind.Small), seed: 5, input, prep.Crop);
+        var card = OnnxTestModels.Card(model, prep);
+        string weights = Path.Combine(dir, "model.pt"), plain = Path.Combine(dir, "plain.onnx"), baked = Path.Combine(dir, "baked.onnx");
+        WeightsFile.Save(model, card, weights);
+
+        var (code, output, error) = CliRunner.Run("export", "--weights", weights, "--output", plain);
+        Assert.True(code == 0, error);
+        Assert.Contains($"wrote {plain}", output);
+        Assert.Contains("'input' float [N,3,32,32]", output);
+        (code, output, error) = CliRunner.Run("export", "--weights", weights, "--output", baked, "--opset", "19", "--with-preprocessing", "--probabilities");
+        Assert.True(code == 0, error);
+        Assert.Contains("'probabilities' [N,10]", output);
+
+        OnnxChecker.AssertValid(plain); // onnx 1.12 checks opsets up to 17
+        var info = OnnxModelInfo.Read(baked);
+        Assert.Equal((19L, true, true), (info.Opset, info.WithPreprocessing, info.HasProbabilities));
+        Assert.Equal(WeightsFile.Sha256(weights), info.Card.WeightsSha256);
+        Assert.Equal(card.ClassNames, info.Card.ClassNames);
+
+        using var torch = new TorchSharpEngine(model, card, ownsModel: false);
+        var expected = torch.Run(input, 8);
+        using var plainEngine = OnnxEngine.Open(plain, DeviceChoice.Cpu);
+        using var bakedEngine = OnnxEngine.Open(baked, DeviceChoice.Cpu);
+        foreach (var actual in new[] { plainEngine.Run(input, 8), bakedEngine.RunResized(resized, 8) })
+        {
+            Assert.True(OnnxTestModels.MaxAbsDiff(expected.Features, actual.Features) <= 1e-4f);
+            Assert.True(OnnxTestModels.MaxAbsDiff(expected.Logits, actual.Logits) <= 1e-4f);
+        }
+    }
+
+    [Fact]
+    public void Export_errors_are_one_clear_line()
+    {
+        string weights = Path.Combine(dir, "w.pt");
+        File.WriteAllText(weights, "not a state dict");
+        foreach (var (args, message) in new[]
+                 {
+                     (new[] { "--weights", weights, "--output", Path.Combine(dir, "a.onnx"), "--opset", "12" }, "error: Opset 12 is not supported: choose 17..23."),
+                     (new[] { "--weights", Path.Combine(dir, "absent.pt"), "--output", Path.Combine(dir, "a.onnx") }, "error: Weights file not found"),
+                     (new[] { "--weights", weights, "--output", Path.Combine(dir, "a.onnx") }, $"error: {weights}: not a PyTorch state dict"),
+                     (new[] { "--weights", weights, "--output", weights }, "would overwrite the weights file"),
+                 })
+        {
+            var (code, _, error) = CliRunner.Run(["export", .. args]);
+            Assert.Equal(1, code);
+            Assert.Contains(message, error);
+            Assert.DoesNotContain("   at ", error);
+        }
+        Assert.False(File.Exists(Path.Combine(dir, "a.onnx")));
+    }
+}

@@ -1,0 +1,52 @@
+using System.CommandLine;
+using ResNet.Training.Onnx;
+
+namespace ResNet.Training.Cli;
+
+/// <summary><c>resnet export</c>: writes a weights file as an ONNX model (docs/onnx.md).</summary>
+internal static class ExportCommand
+{
+    /// <summary>Creates the verb.</summary>
+    public static Command Create()
+    {
+        var weights = new Option<string>("--weights") { Description = "Weights file (model.pt, with model.json beside it when it has one).", Required = true };
+        var output = new Option<string>("--output") { Description = "ONNX file to write.", Required = true };
+        var opset = new Option<int>("--opset")
+        {
+            Description = $"ONNX opset, {OnnxExportOptions.MinOpset}..{OnnxExportOptions.MaxOpset}.",
+            DefaultValueFactory = _ => OnnxExportOptions.MinOpset,
+        };
+        var withPreprocessing = new Option<bool>("--with-preprocessing")
+        {
+            Description = "Take 0–255 RGB planes of Resize² (ML.NET ResizeImages + ExtractPixels) and crop and normalise inside the graph.",
+        };
+        var probabilities = new Option<bool>("--probabilities") { Description = "Add a 'probabilities' output (softmax of the logits)." };
+        var command = new Command("export", "Export a trained model to ONNX (BatchNorm folded, dynamic batch, outputs 'features' and 'logits').")
+        {
+            weights, output, opset, withPreprocessing, probabilities,
+        };
+        CliAction.Set(command, (parse, _) =>
+        {
+            var options = new OnnxExportOptions
+            {
+                Opset = parse.GetValue(opset),
+                WithPreprocessing = parse.GetValue(withPreprocessing),
+                Probabilities = parse.GetValue(probabilities),
+            };
+            options.Validate();
+            string weightsPath = parse.GetValue(weights)!, outputPath = parse.GetValue(output)!;
+            if (Path.GetFullPath(weightsPath) == Path.GetFullPath(outputPath))
+                throw new ArgumentException($"--output {outputPath} would overwrite the weights file; choose another name, e.g. model.onnx.");
+            var info = OnnxExporter.Export(weightsPath, outputPath, options);
+            var a = info.Card.Architecture;
+            Console.WriteLine($"wrote {outputPath} ({new FileInfo(outputPath).Length / 1e6:F1} MB, opset {info.Opset})");
+            Console.WriteLine($"  model:   blocks [{string.Join(",", a.BlocksPerStage)}], {a.Stem} stem, {a.NumClasses} classes, BatchNorm folded");
+            Console.WriteLine($"  input:   '{OnnxNames.Input}' float [{OnnxNames.BatchDim},3,{info.InputSide},{info.InputSide}], "
+                + (info.WithPreprocessing ? "RGB planes of 0–255 (crop and normalisation in the graph)" : "normalised (x/255 − mean)/std"));
+            Console.WriteLine($"  outputs: '{OnnxNames.Features}' [{OnnxNames.BatchDim},{a.FeatureDim}], '{OnnxNames.Logits}' [{OnnxNames.BatchDim},{a.NumClasses}]"
+                + (info.HasProbabilities ? $", '{OnnxNames.Probabilities}' [{OnnxNames.BatchDim},{a.NumClasses}]" : ""));
+            return 0;
+        });
+        return command;
+    }
+}

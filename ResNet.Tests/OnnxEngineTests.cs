@@ -121,6 +121,27 @@ public sealed class OnnxEngineTests : IDisposable
     }
 
     [Fact]
+    public void The_card_may_change_only_outside_the_graph()
+    {
+        string baked = Path.Combine(dir, "baked-card.onnx");
+        OnnxExporter.Export(model, card, baked, new OnnxExportOptions { WithPreprocessing = true });
+        using (var renamed = OnnxEngine.Open(path, DeviceChoice.Cpu, adjustCard: c => c with { ClassNames = ["x", "y", "z"], Preprocessing = c.Preprocessing with { Resize = 24, Mean = [0.5f, 0.5f, 0.5f] } }))
+        {
+            Assert.Equal(["x", "y", "z"], renamed.Card.ClassNames);
+            Assert.Equal((24, 16), (renamed.Card.Preprocessing.Resize, renamed.Card.Preprocessing.Crop));
+            Assert.Equal(3, renamed.Card.Architecture.NumClasses);
+        }
+        Assert.Contains("takes 16×16 input", Assert.Throws<ArgumentException>(() =>
+            OnnxEngine.Open(path, DeviceChoice.Cpu, adjustCard: c => c with { Preprocessing = c.Preprocessing with { Crop = 12 } })).Message);
+        Assert.Contains("baked in", Assert.Throws<ArgumentException>(() =>
+            OnnxEngine.Open(baked, DeviceChoice.Cpu, adjustCard: c => c with { Preprocessing = c.Preprocessing with { Std = [0.5f, 0.5f, 0.5f] } })).Message);
+        Assert.Contains("2 class names", Assert.Throws<ArgumentException>(() =>
+            OnnxEngine.Open(baked, DeviceChoice.Cpu, adjustCard: c => c with { ClassNames = ["x", "y"] })).Message);
+        using var sameNames = OnnxEngine.Open(baked, DeviceChoice.Cpu, adjustCard: c => c with { ClassNames = ["p", "q", "r"] });
+        Assert.Equal("q", sameNames.Card.Labels[1]);
+    }
+
+    [Fact]
     public void Cuda_without_a_usable_gpu_fails_clearly_unless_the_cpu_fallback_is_allowed()
     {
         // Only meaningful where ONNX Runtime has no CUDA provider: the repository's default (CPU) build.

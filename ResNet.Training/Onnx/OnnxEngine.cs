@@ -32,13 +32,17 @@ public sealed class OnnxEngine : IResNetEngine
     /// <summary>
     /// Opens <paramref name="path"/>. <see cref="DeviceChoice.Cuda"/> uses GPU <paramref name="gpuId"/> and fails with a
     /// clear message when ONNX Runtime cannot use it, unless <paramref name="fallbackToCpu"/> allows the CPU instead;
-    /// <see cref="DeviceChoice.Auto"/> takes the GPU when it works and the CPU otherwise.
+    /// <see cref="DeviceChoice.Auto"/> takes the GPU when it works and the CPU otherwise. <paramref name="adjustCard"/> may
+    /// change the card read from the metadata (class names; preprocessing outside the graph, see <see cref="OnnxModelInfo.WithCard"/>).
     /// </summary>
-    public static OnnxEngine Open(string path, DeviceChoice device = DeviceChoice.Auto, int gpuId = 0, bool fallbackToCpu = false)
+    public static OnnxEngine Open(string path, DeviceChoice device = DeviceChoice.Auto, int gpuId = 0, bool fallbackToCpu = false,
+        Func<ModelCard, ModelCard>? adjustCard = null)
     {
         if (gpuId < 0) throw new ArgumentException($"GPU id must be 0 or more, not {gpuId}.");
         var bytes = OnnxModelInfo.ReadBytes(path);
         var (info, _) = OnnxModelInfo.Parse(bytes, path);
+        if (adjustCard is not null)
+            info = info.WithCard(adjustCard(info.Card), path);
         if (device != DeviceChoice.Cpu)
         {
             string? why = null;

@@ -82,6 +82,27 @@ public sealed record OnnxModelInfo
         return info;
     }
 
+    /// <summary>
+    /// This model with another card, e.g. other class names or preprocessing chosen on the command line. Only what
+    /// lies outside the graph may change: class names always, and without baked-in preprocessing the resize, mean and
+    /// std; the architecture and the input size are fixed by the graph, and so is all preprocessing when it is baked in.
+    /// </summary>
+    public OnnxModelInfo WithCard(ModelCard card, string source)
+    {
+        var (fixedArch, fixedPrep) = (Card.Architecture, Card.Preprocessing);
+        if (card.Architecture.NumClasses != fixedArch.NumClasses || card.Architecture.FeatureDim != fixedArch.FeatureDim)
+            throw new ArgumentException($"{source} has {fixedArch.NumClasses} classes and {fixedArch.FeatureDim} features; the card cannot change that.");
+        if (card.ClassNames.Length != 0 && card.ClassNames.Length != fixedArch.NumClasses)
+            throw new ArgumentException($"{card.ClassNames.Length} class names given for the {fixedArch.NumClasses} classes of {source}.");
+        var p = card.Preprocessing.Validated();
+        if (WithPreprocessing && (p.Resize != fixedPrep.Resize || p.Crop != fixedPrep.Crop || !p.Mean.SequenceEqual(fixedPrep.Mean) || !p.Std.SequenceEqual(fixedPrep.Std)))
+            throw new ArgumentException(
+                $"{source} has its preprocessing baked in (resize {fixedPrep.Resize}, crop {fixedPrep.Crop}, mean {string.Join(",", fixedPrep.Mean)}, std {string.Join(",", fixedPrep.Std)}), so it cannot be changed; export without --with-preprocessing to choose it at run time.");
+        if (p.Crop != fixedPrep.Crop)
+            throw new ArgumentException($"{source} takes {fixedPrep.Crop}×{fixedPrep.Crop} input; the crop cannot be changed to {p.Crop}.");
+        return this with { Card = card with { Architecture = fixedArch } };
+    }
+
     /// <summary>The graph must take one float N×3×S×S input and give float N×FeatureDim features and N×K logits.</summary>
     private void CheckSignature(GraphProto graph, string source)
     {

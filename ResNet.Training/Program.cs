@@ -11,6 +11,8 @@ public static class Program
     {
         var root = new RootCommand("ResNet18 in TorchSharp: train, evaluate, featurize, predict and export to ONNX.");
         root.Subcommands.Add(ExportCommand.Create());
+        root.Subcommands.Add(FeaturizeCommand.Create());
+        root.Subcommands.Add(PredictCommand.Create());
         return root.Parse(args).Invoke();
     }
 }

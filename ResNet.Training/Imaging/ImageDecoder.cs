@@ -13,7 +13,8 @@ public sealed class ImageDecodeException(string source, string reason, Exception
 /// <summary>
 /// Decodes JPEG, PNG, BMP (and whatever else ML.NET's <see cref="MLImage"/> reads) to RGB. The command line,
 /// the data loaders and the ML.NET transforms all decode here, so the same file gives the same pixels everywhere.
-/// Grayscale becomes three equal channels; an alpha channel is dropped.
+/// Grayscale becomes three equal channels. Transparency is composited over black, because MLImage (SkiaSharp)
+/// decodes with premultiplied alpha; PIL's <c>convert("RGB")</c> differs only for pixels that are not opaque.
 /// </summary>
 public static class ImageDecoder
 {
@@ -27,14 +28,14 @@ public static class ImageDecoder
         if (!File.Exists(path)) throw new ImageDecodeException(path, "file not found.");
         var info = new FileInfo(path);
         if (info.Length == 0) throw new ImageDecodeException(path, "the file is empty.");
-        using var stream = File.OpenRead(path);
-        return FromStream(stream, path);
+        return FromBytes(File.ReadAllBytes(path), path);
     }
 
     /// <summary>Decodes encoded image bytes (the content of a JPEG/PNG/BMP file).</summary>
     public static RgbImage FromBytes(ReadOnlyMemory<byte> bytes, string source = "image bytes")
     {
         if (bytes.Length == 0) throw new ImageDecodeException(source, "no bytes.");
+        if (ImageIntegrity.FindTruncation(bytes.Span) is { } damage) throw new ImageDecodeException(source, damage);
         using var stream = new MemoryStream(bytes.ToArray(), writable: false);
         return FromStream(stream, source);
     }

@@ -44,11 +44,12 @@ public sealed class ImageLoader : IDisposable
                 orderOfExtraction: ImagePixelExtractingEstimator.ColorsOrder.ARGB,
                 interleavePixelColors: false));
 
-    /// <summary>Decodes and resizes one file; a missing, empty or undecodable file raises <see cref="ImageDecodeException"/>.</summary>
+    /// <summary>Decodes and resizes one file; a missing, empty, truncated or undecodable file raises <see cref="ImageDecodeException"/>.</summary>
     public float[] Load(string path)
     {
         if (!File.Exists(path)) throw new ImageDecodeException(path, "file not found.");
         if (new FileInfo(path).Length == 0) throw new ImageDecodeException(path, "the file is empty.");
+        if (ImageIntegrity.FindTruncation(File.ReadAllBytes(path)) is { } damage) throw new ImageDecodeException(path, damage);
         float[] planes;
         try
         {

@@ -1,0 +1,72 @@
+using System.CommandLine;
+using ResNet.Training.Engines;
+using ResNet.Training.Weights;
+
+namespace ResNet.Training.Cli;
+
+/// <summary>
+/// The options that choose and open the model for every verb that runs one (<c>--weights</c>, <c>--device</c>,
+/// <c>--gpu-id</c>, <c>--cache-dir</c>) and the one place that turns them into an <see cref="IResNetEngine"/>.
+/// Another engine kind is one more option here and one more branch in <see cref="Open"/>.
+/// </summary>
+internal sealed class EngineOptions
+{
+    /// <summary>The word that asks for torchvision's ImageNet weights instead of a file.</summary>
+    public const string ImageNet = "imagenet";
+
+    public Option<string> Weights { get; } = new("--weights")
+    {
+        Description = "Weights file (torch.save state dict; its model.json card is read when present), or 'imagenet' for torchvision's ImageNet ResNet18 (downloaded once, cached, hash-checked).",
+        HelpName = "W.pt|imagenet",
+    };
+
+    public Option<string> Device { get; } = new("--device")
+    {
+        Description = "Where to run: auto (CUDA when available), cpu or cuda.",
+        DefaultValueFactory = _ => "auto",
+        HelpName = "auto|cpu|cuda",
+    };
+
+    public Option<int> GpuId { get; } = new("--gpu-id")
+    {
+        Description = "Which CUDA GPU to use.",
+        DefaultValueFactory = _ => 0,
+    };
+
+    public Option<string?> CacheDir { get; } = new("--cache-dir")
+    {
+        Description = $"Cache folder for --weights imagenet (default: ${ImageNetWeightsOptions.CacheVariable}, $XDG_CACHE_HOME/resnet-mlnet or ~/.cache/resnet-mlnet).",
+    };
+
+    /// <summary>Adds the options to <paramref name="command"/>.</summary>
+    public void AddTo(Command command)
+    {
+        command.Options.Add(Weights);
+        command.Options.Add(Device);
+        command.Options.Add(GpuId);
+        command.Options.Add(CacheDir);
+    }
+
+    /// <summary>
+    /// Opens the engine the options describe. <paramref name="adjust"/> may change the card (preprocessing
+    /// overrides, class names) before the engine uses it.
+    /// </summary>
+    public IResNetEngine Open(ParseResult parse, Func<ModelCard, ModelCard>? adjust = null)
+    {
+        string weights = parse.GetValue(Weights) is { Length: > 0 } w
+            ? w : throw new ArgumentException("--weights is required: a weights file (.pt) or 'imagenet'.");
+        var device = TorchDevice.Resolve(TorchDevice.Parse(parse.GetValue(Device) ?? "auto"), parse.GetValue(GpuId));
+        var (model, card) = weights.Equals(ImageNet, StringComparison.OrdinalIgnoreCase) && !File.Exists(weights)
+            ? ImageNetWeights.Load(new ImageNetWeightsOptions { CacheDirectory = parse.GetValue(CacheDir) })
+            : WeightsFile.Load(weights);
+        try
+        {
+            return new TorchSharpEngine(model, adjust?.Invoke(card) ?? card, device);
+        }
+        catch
+        {
+            model.Dispose();
+            throw;
+        }
+    }
+}

@@ -33,13 +33,15 @@ public sealed class ImageLoader : IDisposable
     }
 
     /// <summary>
-    /// The ML.NET estimators that resize an image column to <paramref name="resize"/>² and extract RGB planes
-    /// (0–255) into <paramref name="outputColumn"/>; shared with the ML.NET transforms and saved models.
+    /// The ML.NET estimators that resize an image column to <paramref name="resize"/>² (into
+    /// <paramref name="resizedColumn"/>) and extract RGB planes (0–255) into <paramref name="outputColumn"/>; shared
+    /// with the ML.NET transforms and saved models.
     /// </summary>
-    public static IEstimator<ITransformer> ResizeAndExtract(MLContext ml, string imageColumn, string outputColumn, int resize) =>
-        ml.Transforms.ResizeImages(ResizedColumn, resize, resize, imageColumn,
+    public static IEstimator<ITransformer> ResizeAndExtract(MLContext ml, string imageColumn, string outputColumn, int resize,
+        string resizedColumn = ResizedColumn) =>
+        ml.Transforms.ResizeImages(resizedColumn, resize, resize, imageColumn,
                 ImageResizingEstimator.ResizingKind.IsoCrop, ImageResizingEstimator.Anchor.Center)
-            .Append(ml.Transforms.ExtractPixels(outputColumn, ResizedColumn,
+            .Append(ml.Transforms.ExtractPixels(outputColumn, resizedColumn,
                 colorsToExtract: ImagePixelExtractingEstimator.ColorBits.Rgb,
                 orderOfExtraction: ImagePixelExtractingEstimator.ColorsOrder.ARGB,
                 interleavePixelColors: false));

@@ -1,0 +1,222 @@
+using Microsoft.ML;
+using Microsoft.ML.Data;
+
+namespace ResNet.MLNet;
+
+/// <summary>
+/// A lazy view that appends the outputs of an <see cref="OnnxBatchScorer"/> to its source: its cursors pull up to
+/// <c>batchSize</c> rows from the source cursor (keeping every active column of each row), score their pixel vectors
+/// in one ONNX Runtime call, then serve the rows one by one. Row order, <c>Position</c>,
+/// <c>Batch</c> and row ids are the source's, so shuffled, filtered and split (parallel)
+/// cursors behave as they do without batching. When no output column is requested, rows stream through unbatched.
+/// </summary>
+internal sealed class BatchScoringDataView : IDataView
+{
+    private readonly IDataView source;
+    private readonly OnnxBatchScorer scorer;
+    private readonly int pixelsColumn;
+    private readonly int[] outputLengths;
+    private readonly int batchSize;
+    private readonly string inputDescription;
+
+    /// <param name="source">The rows, with a float vector column of <see cref="OnnxBatchScorer.RowLength"/> values.</param>
+    /// <param name="scorer">Runs the model.</param>
+    /// <param name="pixelsColumn">Name of the model's input column in <paramref name="source"/>.</param>
+    /// <param name="outputs">Name and type of each column the scorer's outputs become, in the scorer's output order.</param>
+    /// <param name="batchSize">Rows per ONNX Runtime call.</param>
+    /// <param name="inputDescription">How errors name the user's input column, e.g. "column 'Image'".</param>
+    public BatchScoringDataView(IDataView source, OnnxBatchScorer scorer, string pixelsColumn,
+        IReadOnlyList<(string Name, VectorDataViewType Type)> outputs, int batchSize, string inputDescription)
+    {
+        this.source = source;
+        this.scorer = scorer;
+        this.pixelsColumn = source.Schema[pixelsColumn].Index;
+        this.batchSize = batchSize;
+        this.inputDescription = inputDescription;
+        outputLengths = outputs.Select(o => o.Type.Size).ToArray();
+        var builder = new DataViewSchema.Builder();
+        builder.AddColumns(source.Schema);
+        foreach (var (name, type) in outputs)
+            builder.AddColumn(name, type);
+        Schema = builder.ToSchema();
+    }
+
+    /// <inheritdoc/>
+    public bool CanShuffle => source.CanShuffle;
+
+    /// <inheritdoc/>
+    public DataViewSchema Schema { get; }
+
+    /// <inheritdoc/>
+    public long? GetRowCount() => source.GetRowCount();
+
+    /// <inheritdoc/>
+    public DataViewRowCursor GetRowCursor(IEnumerable<DataViewSchema.Column> columnsNeeded, Random? rand = null)
+    {
+        var (sourceColumns, outputs) = Split(columnsNeeded);
+        return new Cursor(this, source.GetRowCursor(sourceColumns, rand), outputs);
+    }
+
+    /// <inheritdoc/>
+    public DataViewRowCursor[] GetRowCursorSet(IEnumerable<DataViewSchema.Column> columnsNeeded, int n, Random? rand = null)
+    {
+        var (sourceColumns, outputs) = Split(columnsNeeded);
+        return source.GetRowCursorSet(sourceColumns, n, rand)
+            .Select(c => (DataViewRowCursor)new Cursor(this, c, outputs)).ToArray();
+    }
+
+    private (List<DataViewSchema.Column> Source, bool[] Outputs) Split(IEnumerable<DataViewSchema.Column> columnsNeeded)
+    {
+        int sourceCount = source.Schema.Count;
+        var needed = columnsNeeded.Select(c => c.Index).ToHashSet();
+        var outputs = Enumerable.Range(0, outputLengths.Length).Select(i => needed.Contains(sourceCount + i)).ToArray();
+        var columns = needed.Where(i => i < sourceCount).Select(i => source.Schema[i]).ToList();
+        if (outputs.Any(o => o))
+        {
+            columns.Add(source.Schema[pixelsColumn]);
+            // Text columns (typically the image path) let an error name the row's file.
+            columns.AddRange(source.Schema.Where(c => !c.IsHidden && c.Type is TextDataViewType));
+        }
+        return (columns.DistinctBy(c => c.Index).ToList(), outputs);
+    }
+
+    private sealed class Cursor : DataViewRowCursor
+    {
+        private readonly BatchScoringDataView parent;
+        private readonly DataViewRowCursor input;
+        private readonly bool[] activeOutputs;
+        private readonly bool batching;
+        // Batch state: one slot per buffered row.
+        private readonly ColumnCache?[] caches;
+        private readonly long[] batchIds = [];
+        private readonly DataViewRowId[] rowIds = [];
+        private readonly ValueGetter<DataViewRowId>? inputIdGetter;
+        private readonly ValueGetter<VBuffer<float>>? pixelsGetter;
+        private readonly float[] pixels = [];
+        private VBuffer<float> pixelRow;
+        private float[][] results = [];
+        private int rows, slot = -1;
+        private long position = -1;
+
+        public Cursor(BatchScoringDataView parent, DataViewRowCursor input, bool[] activeOutputs)
+        {
+            this.parent = parent;
+            this.input = input;
+            this.activeOutputs = activeOutputs;
+            batching = activeOutputs.Any(o => o);
+            caches = new ColumnCache?[parent.source.Schema.Count];
+            if (!batching) return;
+            int capacity = parent.batchSize;
+            foreach (var column in parent.source.Schema)
+                if (input.IsColumnActive(column))
+                    caches[column.Index] = ColumnCache.Create(input, column, capacity);
+            batchIds = new long[capacity];
+            rowIds = new DataViewRowId[capacity];
+            inputIdGetter = input.GetIdGetter();
+            pixelsGetter = input.GetGetter<VBuffer<float>>(parent.source.Schema[parent.pixelsColumn]);
+            pixels = new float[capacity * parent.scorer.RowLength];
+        }
+
+        public override DataViewSchema Schema => parent.Schema;
+        public override long Position => batching ? position : input.Position;
+        public override long Batch => batching ? (slot >= 0 && slot < rows ? batchIds[slot] : 0) : input.Batch;
+
+        public override bool MoveNext()
+        {
+            if (!batching)
+                return input.MoveNext();
+            if (++slot >= rows)
+            {
+                Fill();
+                slot = 0;
+                if (rows == 0) return false;
+            }
+            position++;
+            return true;
+        }
+
+        private void Fill()
+        {
+            rows = 0;
+            int length = parent.scorer.RowLength;
+            while (rows < parent.batchSize && input.MoveNext())
+            {
+                batchIds[rows] = input.Batch;
+                inputIdGetter!(ref rowIds[rows]);
+                ReadRow(length);
+                pixelRow.CopyTo(pixels.AsSpan(rows * length, length));
+                rows++;
+            }
+            if (rows > 0)
+                results = parent.scorer.Run(pixels, rows);
+        }
+
+        private void ReadRow(int length)
+        {
+            try
+            {
+                // Decoding happens here (lazily, in the image transforms upstream), so a bad file fails here.
+                foreach (var cache in caches) cache?.Capture(rows);
+                pixelsGetter!(ref pixelRow);
+            }
+            catch (Exception e)
+            {
+                throw new InvalidOperationException(
+                    $"Cannot read the image of row {input.Position}{DescribeRow()} in {parent.inputDescription}: {Innermost(e).Message} " +
+                    "Nothing is skipped silently: remove or fix the file, or filter such rows out before this transform.", e);
+            }
+            if (pixelRow.Length != length)
+                throw new InvalidOperationException(
+                    $"Row {input.Position}{DescribeRow()} of {parent.inputDescription} has {pixelRow.Length} pixel values; the model takes {length}.");
+        }
+
+        private string DescribeRow()
+        {
+            var texts = caches.OfType<ColumnCache>().Select(c => c.Describe(rows)).Where(t => t is not null).ToList();
+            return texts.Count == 0 ? "" : $" ({string.Join(", ", texts)})";
+        }
+
+        private static Exception Innermost(Exception e) => e.InnerException is null ? e : Innermost(e.InnerException);
+
+        public override ValueGetter<DataViewRowId> GetIdGetter()
+        {
+            if (!batching) return input.GetIdGetter();
+            return (ref DataViewRowId value) => value = rowIds[slot];
+        }
+
+        public override bool IsColumnActive(DataViewSchema.Column column)
+        {
+            int sourceCount = parent.source.Schema.Count;
+            return column.Index < sourceCount ? input.IsColumnActive(parent.source.Schema[column.Index]) : activeOutputs[column.Index - sourceCount];
+        }
+
+        public override ValueGetter<TValue> GetGetter<TValue>(DataViewSchema.Column column)
+        {
+            int sourceCount = parent.source.Schema.Count;
+            if (column.Index < sourceCount)
+            {
+                if (!batching) return input.GetGetter<TValue>(parent.source.Schema[column.Index]);
+                var cache = caches[column.Index] ?? throw new InvalidOperationException($"Column '{column.Name}' is not active in this cursor.");
+                return cache.Getter<TValue>(() => slot);
+            }
+            int output = column.Index - sourceCount;
+            if (!activeOutputs[output]) throw new InvalidOperationException($"Column '{column.Name}' is not active in this cursor.");
+            if (typeof(TValue) != typeof(VBuffer<float>))
+                throw new InvalidOperationException($"Column '{column.Name}' holds VBuffer<Single>, not {typeof(TValue).Name}.");
+            int length = parent.outputLengths[output];
+            ValueGetter<VBuffer<float>> getter = (ref VBuffer<float> dst) =>
+            {
+                var editor = VBufferEditor.Create(ref dst, length);
+                results[output].AsSpan(slot * length, length).CopyTo(editor.Values);
+                dst = editor.Commit();
+            };
+            return (ValueGetter<TValue>)(Delegate)getter;
+        }
+
+        protected override void Dispose(bool disposing)
+        {
+            if (disposing) input.Dispose();
+            base.Dispose(disposing);
+        }
+    }
+}

@@ -1,0 +1,78 @@
+using Microsoft.ML;
+
+namespace ResNet.MLNet;
+
+/// <summary>Catalog extension methods: <c>ml.Transforms.ResNet18Featurizer</c>, <c>ml.Transforms.ResNet18Classifier</c>.</summary>
+public static class ResNet18Catalog
+{
+    /// <summary>
+    /// The 512-d ResNet18 features of the images in <paramref name="inputColumnName"/>, as <c>Vector&lt;Single, 512&gt;</c>
+    /// in <paramref name="outputColumnName"/>. See <see cref="ResNet18FeaturizerEstimator"/>.
+    /// </summary>
+    /// <param name="catalog">The transforms catalog.</param>
+    /// <param name="outputColumnName">The features column to add.</param>
+    /// <param name="inputColumnName">An image column (LoadImages), an encoded-bytes column (LoadRawImageBytes) or a pixel vector.</param>
+    /// <param name="weights">The network, e.g. <c>ResNet18Weights.FromFile("resnet18.pt")</c>.</param>
+    /// <param name="batchSize">Rows per ONNX Runtime call.</param>
+    /// <example>
+    /// <code>
+    /// var pipeline = ml.Transforms.LoadImages("Image", imageFolder, "ImagePath")
+    ///     .Append(ml.Transforms.ResNet18Featurizer("Features", "Image", ResNet18Weights.FromFile("resnet18.pt")))
+    ///     .Append(ml.Transforms.Conversion.MapValueToKey("Label"))
+    ///     .Append(ml.MulticlassClassification.Trainers.LbfgsMaximumEntropy("Label", "Features"));
+    /// </code>
+    /// </example>
+    public static ResNet18FeaturizerEstimator ResNet18Featurizer(this TransformsCatalog catalog, string outputColumnName,
+        string inputColumnName, ResNet18Weights weights, int batchSize = 32) =>
+        catalog.ResNet18Featurizer(new ResNet18FeaturizerEstimator.Options
+        {
+            OutputColumnName = outputColumnName, InputColumnName = inputColumnName, Weights = weights, BatchSize = batchSize,
+        });
+
+    /// <summary>The ResNet18 featurizer with all its options.</summary>
+    public static ResNet18FeaturizerEstimator ResNet18Featurizer(this TransformsCatalog catalog, ResNet18FeaturizerEstimator.Options options) =>
+        new(ContextOf(catalog), options);
+
+    /// <summary>
+    /// Classifies the images in <paramref name="inputColumnName"/>: adds <c>Score</c> (probabilities, slot names = class
+    /// names) and key-typed <c>PredictedLabel</c> with the class names. See <see cref="ResNet18ClassifierEstimator"/>.
+    /// </summary>
+    /// <param name="catalog">The transforms catalog.</param>
+    /// <param name="inputColumnName">An image column (LoadImages), an encoded-bytes column (LoadRawImageBytes) or a pixel vector.</param>
+    /// <param name="weights">A trained network with class names in its model card.</param>
+    /// <param name="scoreColumnName">The probabilities column.</param>
+    /// <param name="predictedLabelColumnName">The predicted class column (key type).</param>
+    /// <param name="batchSize">Rows per ONNX Runtime call.</param>
+    /// <example>
+    /// <code>
+    /// var classify = ml.Transforms.LoadImages("Image", imageFolder, "ImagePath")
+    ///     .Append(ml.Transforms.ResNet18Classifier("Image", ResNet18Weights.FromFile("fashion.pt")))
+    ///     .Append(ml.Transforms.Conversion.MapKeyToValue("PredictedLabelValue", "PredictedLabel"));
+    /// </code>
+    /// </example>
+    public static ResNet18ClassifierEstimator ResNet18Classifier(this TransformsCatalog catalog, string inputColumnName,
+        ResNet18Weights weights, string scoreColumnName = "Score", string predictedLabelColumnName = "PredictedLabel", int batchSize = 32) =>
+        catalog.ResNet18Classifier(new ResNet18ClassifierEstimator.Options
+        {
+            InputColumnName = inputColumnName, Weights = weights, ScoreColumnName = scoreColumnName,
+            PredictedLabelColumnName = predictedLabelColumnName, BatchSize = batchSize,
+        });
+
+    /// <summary>The ResNet18 classifier with all its options.</summary>
+    public static ResNet18ClassifierEstimator ResNet18Classifier(this TransformsCatalog catalog, ResNet18ClassifierEstimator.Options options) =>
+        new(ContextOf(catalog), options);
+
+    /// <summary>
+    /// An MLContext to build the stock transformers with, carrying the catalog's <c>GpuDeviceId</c> and
+    /// <c>FallbackToCpu</c>, and the catalog's environment for logging.
+    /// </summary>
+    internal static ResNetContext ContextOf(object catalog)
+    {
+        var env = MLNetInternals.EnvironmentOf(catalog);
+        var (gpu, fallback, seed) = MLNetInternals.SettingsOf(env);
+        return new ResNetContext(env, new MLContext(seed) { GpuDeviceId = gpu, FallbackToCpu = fallback }, seed);
+    }
+}
+
+/// <summary>Where a ResNet component logs (<see cref="Environment"/>) and what it builds stock transformers with (<see cref="Ml"/>).</summary>
+internal sealed record ResNetContext(Microsoft.ML.Runtime.IHostEnvironment Environment, MLContext Ml, int? Seed);

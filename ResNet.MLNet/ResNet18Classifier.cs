@@ -1,0 +1,71 @@
+using Microsoft.ML;
+
+namespace ResNet.MLNet;
+
+/// <summary>
+/// Classifies images with a trained ResNet18: adds <c>Score</c> (<c>Vector&lt;Single, K&gt;</c> class probabilities, slot
+/// names = class names) and <c>PredictedLabel</c> (a key type whose values are the class names, so
+/// <c>MapKeyToValue</c> and <c>ml.MulticlassClassification.Evaluate</c> work directly), optionally the 512-d features too.
+/// </summary>
+/// <remarks>
+/// Input column types, preprocessing and batching as for <see cref="ResNet18FeaturizerEstimator"/>. For
+/// <c>Evaluate</c>, the label column must be a key type whose values are the same class names in the same order
+/// (<c>MapValueToKey</c> with <c>keyData</c> of the class names, or labels that sort like the model's class names).
+/// </remarks>
+/// <example>
+/// <code>
+/// var classify = ml.Transforms.LoadImages("Image", imageFolder, "ImagePath")
+///     .Append(ml.Transforms.ResNet18Classifier("Image", ResNet18Weights.FromFile("fashion.pt")))
+///     .Append(ml.Transforms.Conversion.MapKeyToValue("PredictedLabelValue", "PredictedLabel"));
+/// var predictions = classify.Fit(data).Transform(data);
+/// </code>
+/// </example>
+public sealed class ResNet18ClassifierEstimator : IEstimator<ResNet18ClassifierTransformer>
+{
+    /// <summary>Options of <see cref="ResNet18ClassifierEstimator"/>.</summary>
+    public sealed class Options
+    {
+        /// <summary>The image column (see <see cref="ResNet18FeaturizerEstimator"/> for the types it may hold).</summary>
+        public string InputColumnName { get; set; } = "Image";
+        /// <summary>The network.</summary>
+        public required ResNet18Weights Weights { get; set; }
+        /// <summary>The column of class probabilities.</summary>
+        public string ScoreColumnName { get; set; } = "Score";
+        /// <summary>The key-typed column of the most probable class.</summary>
+        public string PredictedLabelColumnName { get; set; } = "PredictedLabel";
+        /// <summary>When set, the 512-d features are written to this column too.</summary>
+        public string? FeaturesColumnName { get; set; }
+        /// <summary>Rows per ONNX Runtime call.</summary>
+        public int BatchSize { get; set; } = 32;
+    }
+
+    private const string Component = "ResNet18Classifier";
+    private readonly ResNetContext context;
+    private readonly Options options;
+
+    internal ResNet18ClassifierEstimator(ResNetContext context, Options options)
+    {
+        ArgumentNullException.ThrowIfNull(options.Weights);
+        this.context = context;
+        this.options = options;
+    }
+
+    private ResNetOutputs Outputs => new(options.FeaturesColumnName, options.ScoreColumnName, options.PredictedLabelColumnName);
+
+    /// <inheritdoc/>
+    public ResNet18ClassifierTransformer Fit(IDataView input) =>
+        new(new ResNetScoring(context.Ml, options.Weights, options.InputColumnName, Outputs, options.BatchSize, input, Component));
+
+    /// <inheritdoc/>
+    public SchemaShape GetOutputSchema(SchemaShape inputSchema)
+    {
+        ImageInput.Check(inputSchema, options.InputColumnName, options.Weights.Card.Preprocessing, Component);
+        return OutputColumns.Add(inputSchema, Outputs, options.Weights.Card);
+    }
+}
+
+/// <summary>The fitted <see cref="ResNet18ClassifierEstimator"/> (also what the ResNet18 trainer returns).</summary>
+public sealed class ResNet18ClassifierTransformer : ResNet18TransformerBase
+{
+    internal ResNet18ClassifierTransformer(ResNetScoring scoring) : base(scoring) { }
+}

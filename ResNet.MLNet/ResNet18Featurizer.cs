@@ -1,0 +1,70 @@
+using Microsoft.ML;
+
+namespace ResNet.MLNet;
+
+/// <summary>
+/// Computes the 512-d penultimate features of a ResNet18 (global average pool, before the classifier) for an image
+/// column: the transfer-learning featurizer. Output: <c>Vector&lt;Single, 512&gt;</c>.
+/// </summary>
+/// <remarks>
+/// The input column holds an <see cref="Microsoft.ML.Data.MLImage"/> of any size (from <c>LoadImages</c>), encoded bytes
+/// (from <c>LoadRawImageBytes</c>; in process only — such a model cannot be saved) or 3×Resize×Resize Single RGB planes of
+/// 0–255 values (as <c>ExtractPixels</c> gives them). Images are resized (IsoCrop, centre) and cropped/normalised as the
+/// weights' model card says. Rows are scored in batches of <see cref="Options.BatchSize"/> through ONNX Runtime.
+/// </remarks>
+/// <example>
+/// <code>
+/// var ml = new MLContext(seed: 1);
+/// var pipeline = ml.Transforms.LoadImages("Image", imageFolder, "ImagePath")
+///     .Append(ml.Transforms.ResNet18Featurizer("Features", "Image", ResNet18Weights.FromFile("resnet18.pt")))
+///     .Append(ml.Transforms.Conversion.MapValueToKey("Label"))
+///     .Append(ml.MulticlassClassification.Trainers.LbfgsMaximumEntropy("Label", "Features"));
+/// var model = pipeline.Fit(trainData);
+/// </code>
+/// </example>
+public sealed class ResNet18FeaturizerEstimator : IEstimator<ResNet18FeaturizerTransformer>
+{
+    /// <summary>Options of <see cref="ResNet18FeaturizerEstimator"/>.</summary>
+    public sealed class Options
+    {
+        /// <summary>The column to write the features to.</summary>
+        public string OutputColumnName { get; set; } = "Features";
+        /// <summary>The image column (see the estimator's remarks for the types it may hold).</summary>
+        public string InputColumnName { get; set; } = "Image";
+        /// <summary>The network.</summary>
+        public required ResNet18Weights Weights { get; set; }
+        /// <summary>Rows per ONNX Runtime call.</summary>
+        public int BatchSize { get; set; } = 32;
+    }
+
+    private readonly ResNetContext context;
+    private readonly Options options;
+
+    internal ResNet18FeaturizerEstimator(ResNetContext context, Options options)
+    {
+        ArgumentNullException.ThrowIfNull(options.Weights);
+        this.context = context;
+        this.options = options;
+    }
+
+    private ResNetOutputs Outputs => new(options.OutputColumnName, null, null);
+
+    /// <inheritdoc/>
+    public ResNet18FeaturizerTransformer Fit(IDataView input) =>
+        new(new ResNetScoring(context.Ml, options.Weights, options.InputColumnName, Outputs, options.BatchSize, input, Component));
+
+    /// <inheritdoc/>
+    public SchemaShape GetOutputSchema(SchemaShape inputSchema)
+    {
+        ImageInput.Check(inputSchema, options.InputColumnName, options.Weights.Card.Preprocessing, Component);
+        return OutputColumns.Add(inputSchema, Outputs, options.Weights.Card);
+    }
+
+    private const string Component = "ResNet18Featurizer";
+}
+
+/// <summary>The fitted <see cref="ResNet18FeaturizerEstimator"/>: adds the 512-d features column.</summary>
+public sealed class ResNet18FeaturizerTransformer : ResNet18TransformerBase
+{
+    internal ResNet18FeaturizerTransformer(ResNetScoring scoring) : base(scoring) { }
+}

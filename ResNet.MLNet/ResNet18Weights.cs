@@ -1,0 +1,110 @@
+using ResNet.Training.Model;
+using ResNet.Training.Weights;
+
+namespace ResNet.MLNet;
+
+/// <summary>
+/// The trained network a ResNet18 transform or trainer starts from: a TorchSharp/PyTorch weights file with its model
+/// card (<c>model.pt</c> + <c>model.json</c>), an ONNX file exported with preprocessing, or torchvision's ImageNet weights.
+/// The card supplies the class names and the preprocessing (resize, crop, mean/std), so nothing is re-typed.
+/// </summary>
+/// <example>
+/// <code>
+/// var weights = ResNet18Weights.FromFile("runs/cifar/best.pt");   // reads runs/cifar/best.json too
+/// Console.WriteLine(string.Join(", ", weights.Card.Labels));
+/// var featurize = ml.Transforms.ResNet18Featurizer("Features", "Image", weights);
+/// </code>
+/// </example>
+public sealed class ResNet18Weights
+{
+    /// <summary>Name of the ONNX output with the pooled 512-d features.</summary>
+    internal const string FeaturesOutput = "features";
+    /// <summary>Name of the ONNX output with the logits.</summary>
+    internal const string LogitsOutput = "logits";
+
+    private readonly Func<byte[]> exportOnnx;
+    private readonly Func<(ResNetModel, ModelCard)>? loadModel;
+    private byte[]? onnx;
+
+    private ResNet18Weights(string source, ModelCard card, Func<byte[]> exportOnnx, Func<(ResNetModel, ModelCard)>? loadModel)
+    {
+        Source = source;
+        Card = card;
+        this.exportOnnx = exportOnnx;
+        this.loadModel = loadModel;
+    }
+
+    /// <summary>Where the weights come from (a path, or a description).</summary>
+    public string Source { get; }
+
+    /// <summary>Architecture, class names and preprocessing.</summary>
+    public ModelCard Card { get; }
+
+    /// <inheritdoc/>
+    public override string ToString() => Source;
+
+    /// <summary>
+    /// Weights from a file: a <c>.pt</c> state dict (with its <c>.json</c> model card beside it when there is one),
+    /// or an <c>.onnx</c> model exported with <c>resnet export --with-preprocessing</c>.
+    /// </summary>
+    public static ResNet18Weights FromFile(string path)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(path);
+        if (!File.Exists(path)) throw new FileNotFoundException($"Weights file not found: {path}", path);
+        return Path.GetExtension(path).Equals(".onnx", StringComparison.OrdinalIgnoreCase) ? FromOnnx(path) : FromStateDict(path);
+    }
+
+    private static ResNet18Weights FromStateDict(string path)
+    {
+        string cardPath = ModelCard.PathFor(path);
+        ModelCard card;
+        if (File.Exists(cardPath))
+        {
+            card = ModelCard.FromJson(File.ReadAllText(cardPath), cardPath);
+        }
+        else
+        {
+            var (model, loaded) = WeightsFile.Load(path);
+            model.Dispose();
+            card = loaded;
+        }
+        return new ResNet18Weights(path, card, () => ExportWithPreprocessing(WeightsFile.Load(path)), () => WeightsFile.Load(path));
+    }
+
+    /// <summary>Weights of a network trained in this process (the trainer's result); the model is exported at once.</summary>
+    internal static ResNet18Weights FromModel(ResNetModel model, ModelCard card, string source)
+    {
+        var bytes = ExportWithPreprocessing((model, card), disposeModel: false);
+        return new ResNet18Weights(source, card with { Architecture = model.Config }, () => bytes, loadModel: null);
+    }
+
+    private static byte[] ExportWithPreprocessing((ResNetModel Model, ModelCard Card) loaded, bool disposeModel = true)
+    {
+        string tmp = Path.Combine(Path.GetTempPath(), $"resnet18-{Guid.NewGuid():N}.onnx");
+        try
+        {
+            OnnxExport.WithPreprocessing(loaded.Model, loaded.Card, tmp);
+            return File.ReadAllBytes(tmp);
+        }
+        finally
+        {
+            if (disposeModel) loaded.Model.Dispose();
+            File.Delete(tmp);
+        }
+    }
+
+    private static ResNet18Weights FromOnnx(string path)
+    {
+        var bytes = File.ReadAllBytes(path);
+        var card = OnnxExport.ReadCard(bytes, path);
+        return new ResNet18Weights(path, card, () => bytes, loadModel: null);
+    }
+
+    /// <summary>The ONNX model with preprocessing: input N×3×Resize×Resize RGB planes (0–255), outputs features and logits.</summary>
+    internal byte[] OnnxModel => onnx ??= exportOnnx();
+
+    /// <summary>A fresh TorchSharp network with these weights (for fine-tuning); the caller disposes it.</summary>
+    internal (ResNetModel Model, ModelCard Card) LoadModel() =>
+        loadModel?.Invoke() ?? throw new NotSupportedException(
+            $"{Source}: fine-tuning needs PyTorch-format weights (.pt with its .json card); ONNX models can only be used for inference.");
+}

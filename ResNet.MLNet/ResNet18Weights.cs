@@ -1,4 +1,7 @@
+using Google.Protobuf;
+using ResNet.Training.Imaging;
 using ResNet.Training.Model;
+using ResNet.Training.Onnx;
 using ResNet.Training.Weights;
 
 namespace ResNet.MLNet;
@@ -17,11 +20,6 @@ namespace ResNet.MLNet;
 /// </example>
 public sealed class ResNet18Weights
 {
-    /// <summary>Name of the ONNX output with the pooled 512-d features.</summary>
-    internal const string FeaturesOutput = "features";
-    /// <summary>Name of the ONNX output with the logits.</summary>
-    internal const string LogitsOutput = "logits";
-
     private readonly Func<byte[]> exportOnnx;
     private readonly Func<(ResNetModel, ModelCard)>? loadModel;
     private byte[]? onnx;
@@ -78,26 +76,38 @@ public sealed class ResNet18Weights
         return new ResNet18Weights(source, card with { Architecture = model.Config }, () => bytes, loadModel: null);
     }
 
+    /// <summary>
+    /// torchvision's ImageNet ResNet18 (1000 numbered classes, ImageNet preprocessing), downloaded into the user cache
+    /// on first use (see <see cref="ImageNetWeights"/>), not before: as <c>InitialWeights</c> of the trainer its head is
+    /// replaced for the training classes.
+    /// </summary>
+    public static ResNet18Weights ImageNet { get; } = new(
+        "torchvision ImageNet ResNet18 (" + ImageNetWeightsOptions.DefaultFileName + ")",
+        new ModelCard { Architecture = ResNetConfig.ResNet18(1000), Preprocessing = Preprocessing.ImageNet },
+        () => ExportWithPreprocessing(ImageNetWeights.Load()),
+        () => ImageNetWeights.Load());
+
     private static byte[] ExportWithPreprocessing((ResNetModel Model, ModelCard Card) loaded, bool disposeModel = true)
     {
-        string tmp = Path.Combine(Path.GetTempPath(), $"resnet18-{Guid.NewGuid():N}.onnx");
         try
         {
-            OnnxExport.WithPreprocessing(loaded.Model, loaded.Card, tmp);
-            return File.ReadAllBytes(tmp);
+            return OnnxExporter.Build(loaded.Model, loaded.Card, new OnnxExportOptions { WithPreprocessing = true }).ToByteArray();
         }
         finally
         {
             if (disposeModel) loaded.Model.Dispose();
-            File.Delete(tmp);
         }
     }
 
     private static ResNet18Weights FromOnnx(string path)
     {
+        var info = OnnxModelInfo.Read(path);
+        if (!info.WithPreprocessing)
+            throw new InvalidDataException(
+                $"{path} was exported without preprocessing: the ML.NET transforms feed it 0–255 RGB planes of {info.Card.Preprocessing.Resize}² images. " +
+                "Export it with 'resnet export --with-preprocessing', or pass the .pt weights.");
         var bytes = File.ReadAllBytes(path);
-        var card = OnnxExport.ReadCard(bytes, path);
-        return new ResNet18Weights(path, card, () => bytes, loadModel: null);
+        return new ResNet18Weights(path, info.Card, () => bytes, loadModel: null);
     }
 
     /// <summary>The ONNX model with preprocessing: input N×3×Resize×Resize RGB planes (0–255), outputs features and logits.</summary>

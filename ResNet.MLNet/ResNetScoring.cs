@@ -1,6 +1,7 @@
 using Microsoft.ML;
 using Microsoft.ML.Data;
 using ResNet.Training.Imaging;
+using ResNet.Training.Onnx;
 
 namespace ResNet.MLNet;
 
@@ -54,8 +55,8 @@ internal sealed class ResNetScoring : IDisposable
         var preprocessed = preprocess.Transform(data);
 
         var renames = new Dictionary<string, string>();
-        if (outputs.Features is not null) renames[ResNet18Weights.FeaturesOutput] = features;
-        if (outputs.Score is not null || outputs.PredictedLabel is not null) renames[ResNet18Weights.LogitsOutput] = logits;
+        if (outputs.Features is not null) renames[OnnxNames.Features] = features;
+        if (outputs.Score is not null || outputs.PredictedLabel is not null) renames[OnnxNames.Logits] = logits;
         byte[] model = OnnxGraphNames.Rename(weights.OnnxModel, pixels, renames);
         string[] onnxColumns = renames.Values.ToArray();
         onnx = ml.Transforms.ApplyOnnxModel(onnxColumns, [pixels], new MemoryStream(model), ml.GpuDeviceId, ml.FallbackToCpu)

@@ -1,0 +1,105 @@
+using System.Diagnostics;
+using System.Globalization;
+using Microsoft.ML;
+using Microsoft.ML.Data;
+using ResNet.MLNet;
+
+namespace ResNet.Tests;
+
+/// <summary>
+/// A saved featurizer or classifier reloads in a fresh process that references only stock ML.NET and ONNX Runtime
+/// (samples/OnnxOnlyLoader: no ResNet.MLNet, no TorchSharp) and gives the in-process outputs.
+/// </summary>
+[Collection(MLNetCollection.Name)]
+public class ResNetSaveLoadTests(MLNetFixture fx)
+{
+    private static string Run(string fileName, string arguments, string workingDirectory)
+    {
+        var info = new ProcessStartInfo(fileName, arguments)
+        {
+            RedirectStandardOutput = true, RedirectStandardError = true, WorkingDirectory = workingDirectory, UseShellExecute = false,
+        };
+        using var process = Process.Start(info)!;
+        var stdout = process.StandardOutput.ReadToEndAsync();
+        var stderr = process.StandardError.ReadToEndAsync();
+        Assert.True(process.WaitForExit(TimeSpan.FromMinutes(5)), $"{fileName} {arguments} did not finish");
+        string output = stdout.Result + stderr.Result;
+        Assert.True(process.ExitCode == 0, $"{fileName} {arguments} failed ({process.ExitCode}):\n{output}");
+        return output;
+    }
+
+    private static float[] Floats(string text) => text.Split(',').Select(v => float.Parse(v, CultureInfo.InvariantCulture)).ToArray();
+
+    [Fact]
+    public void Saved_models_reload_in_a_fresh_process_without_TorchSharp_and_give_the_same_outputs()
+    {
+        string dir = TestPaths.NewTempDir(), loader = Path.Combine(dir, "loader");
+        Run("dotnet", $"build \"{Path.Combine(TestPaths.RepoRoot, "samples", "OnnxOnlyLoader")}\" -c Release -o \"{loader}\" -nologo", TestPaths.RepoRoot);
+        var binaries = Directory.GetFiles(loader, "*", SearchOption.AllDirectories).Select(Path.GetFileName).ToList();
+        Assert.DoesNotContain(binaries, f => f!.Contains("TorchSharp", StringComparison.OrdinalIgnoreCase) || f.StartsWith("ResNet", StringComparison.Ordinal));
+        Assert.Contains("Microsoft.ML.OnnxTransformer.dll", binaries);
+
+        var ml = new MLContext(1);
+        var files = fx.TestFiles.Where((_, i) => i % 8 == 0).ToArray();
+        var data = MLNetFixture.Data(ml, files);
+        string images = Path.Combine(dir, "images.txt");
+        File.WriteAllLines(images, files);
+
+        var featurizer = ml.Transforms.LoadImages("Image", null, "ImagePath")
+            .Append(ml.Transforms.ResNet18Featurizer("Features", "Image", fx.Weights)).Fit(data);
+        var classifier = ml.Transforms.LoadImages("Image", null, "ImagePath")
+            .Append(ml.Transforms.ResNet18Classifier(new ResNet18ClassifierEstimator.Options
+            {
+                InputColumnName = "Image", Weights = fx.Weights, FeaturesColumnName = "Features", BatchSize = 5,
+            })).Fit(data);
+        string featurizerZip = Path.Combine(dir, "featurizer.zip"), classifierZip = Path.Combine(dir, "classifier.zip");
+        ml.Model.Save(featurizer, data.Schema, featurizerZip);
+        ml.Model.Save(classifier, data.Schema, classifierZip);
+
+        var features = featurizer.Transform(data).GetColumn<float[]>("Features").ToArray();
+        var classified = classifier.Transform(data);
+        var scores = classified.GetColumn<float[]>("Score").ToArray();
+        var classFeatures = classified.GetColumn<float[]>("Features").ToArray();
+        var labels = ml.Transforms.Conversion.MapKeyToValue("Name", "PredictedLabel").Fit(classified).Transform(classified)
+            .GetColumn<string>("Name").ToArray();
+
+        string dll = Path.Combine(loader, "OnnxOnlyLoader.dll");
+        Run("dotnet", $"\"{dll}\" \"{featurizerZip}\" \"{images}\" \"{dir}/f.tsv\" Features", dir);
+        var log = Run("dotnet", $"\"{dll}\" \"{classifierZip}\" \"{images}\" \"{dir}/c.tsv\" Score PredictedLabel Features", dir);
+        Assert.Contains($"scored {files.Length} images", log);
+
+        var f = File.ReadAllLines(Path.Combine(dir, "f.tsv"));
+        var c = File.ReadAllLines(Path.Combine(dir, "c.tsv")).Select(l => l.Split('\t')).ToArray();
+        Assert.Equal(files.Length, f.Length);
+        Assert.Equal(files.Length, c.Length);
+        for (int i = 0; i < files.Length; i++)
+        {
+            Assert.True(OnnxTestModels.MaxAbsDiff(features[i], Floats(f[i])) <= 1e-4, $"features of row {i}");
+            Assert.True(OnnxTestModels.MaxAbsDiff(scores[i], Floats(c[i][0])) <= 1e-4, $"scores of row {i}");
+            Assert.Equal(labels[i], c[i][1]);
+            Assert.True(OnnxTestModels.MaxAbsDiff(classFeatures[i], Floats(c[i][2])) <= 1e-4, $"classifier features of row {i}");
+        }
+    }
+
+    [Fact]
+    public void A_reloaded_model_is_made_of_stock_ML_NET_transformers_with_the_same_schema()
+    {
+        var ml = new MLContext(1);
+        var data = MLNetFixture.Data(ml, fx.TestFiles.Take(3));
+        var model = ml.Transforms.LoadImages("Image", null, "ImagePath")
+            .Append(ml.Transforms.ResNet18Classifier("Image", fx.Weights)).Fit(data);
+        string zip = Path.Combine(TestPaths.NewTempDir(), "model.zip");
+        ml.Model.Save(model, data.Schema, zip);
+        var reloaded = ml.Model.Load(zip, out var inputSchema);
+
+        Assert.Equal(data.Schema.Select(c => c.Name), inputSchema.Select(c => c.Name));
+        Assert.DoesNotContain(Flatten(reloaded), t => t.GetType().Assembly.GetName().Name!.StartsWith("ResNet", StringComparison.Ordinal));
+        var expected = model.Transform(data).Schema;
+        var actual = reloaded.Transform(data).Schema;
+        Assert.Equal(expected.Select(c => (c.Name, c.Type)), actual.Select(c => (c.Name, c.Type)));
+        Assert.Equal(expected["Score"].Annotations.Schema.Select(a => a.Name).Order(), actual["Score"].Annotations.Schema.Select(a => a.Name).Order());
+    }
+
+    private static IEnumerable<ITransformer> Flatten(ITransformer t) =>
+        t is IEnumerable<ITransformer> chain ? chain.SelectMany(Flatten) : [t];
+}

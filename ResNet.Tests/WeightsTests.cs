@@ -11,12 +11,13 @@ namespace ResNet.Tests;
 public class WeightsTests(ITestOutputHelper output)
 {
     [Theory]
-    [InlineData(1000)]
-    [InlineData(10)]
-    public void Torchvision_state_dict_loads_strictly_and_gives_pytorchs_outputs(int numClasses)
+    [InlineData(1000, false)]
+    [InlineData(10, false)]
+    [InlineData(1000, true)] // the layout of torchvision's original ImageNet files: no BatchNorm batch counters
+    public void Torchvision_state_dict_loads_strictly_and_gives_pytorchs_outputs(int numClasses, bool withoutBatchCounters)
     {
         string dir = TestPaths.NewTempDir();
-        PythonReference.Run("torch_parity.py", "export", dir, numClasses.ToString(), "7");
+        PythonReference.Run("torch_parity.py", ["export", dir, numClasses.ToString(), "7", .. withoutBatchCounters ? ["--no-batch-counters"] : Array.Empty<string>()]);
         var (model, card) = WeightsFile.Load(Path.Combine(dir, "resnet18.pth"));
         using (model)
         {
@@ -94,6 +95,25 @@ public class WeightsTests(ITestOutputHelper output)
         Assert.Contains("unexpected keys (1): layer5.0.conv1.weight", e.Message);
         Assert.Contains("fc.weight: file [7,512], model [10,512]", e.Message);
         Assert.StartsWith("test.pt does not fit", e.Message);
+    }
+
+    [Fact]
+    public void Legacy_files_without_batch_counters_load_as_in_pytorch_but_other_gaps_do_not()
+    {
+        using var model = ResNetModel.ResNet18(10, StemKind.Small);
+        using var target = ResNetModel.ResNet18(10, StemKind.Small);
+        RandomiseNorms(model);
+        using (no_grad())
+            foreach (var (key, t) in target.state_dict().Where(e => e.Key.EndsWith("num_batches_tracked")))
+                t.fill_(5);
+        var legacy = model.state_dict().Where(e => !e.Key.EndsWith("num_batches_tracked")).ToDictionary(e => e.Key, e => e.Value);
+        Assert.Equal(102, legacy.Count);
+        WeightsFile.LoadInto(target, legacy, "legacy.pt");
+        Assert.All(target.state_dict().Where(e => e.Key.EndsWith("num_batches_tracked")), e => Assert.Equal(0L, e.Value.item<long>()));
+        Assert.True(target.state_dict()["layer1.0.bn1.running_var"].allclose(model.state_dict()["layer1.0.bn1.running_var"], rtol: 0, atol: 0));
+        legacy.Remove("layer1.0.bn1.running_mean");
+        var e = Assert.Throws<WeightsMismatchException>(() => WeightsFile.LoadInto(target, legacy, "legacy.pt"));
+        Assert.Contains("missing keys (2): layer1.0.bn1.running_mean, layer1.0.bn1.num_batches_tracked", e.Message);
     }
 
     [Fact]

@@ -1,8 +1,10 @@
 """PyTorch side of the weight-exchange tests (ResNet.Tests/WeightsTests.cs).
 
-  export OUT NUM_CLASSES SEED   writes OUT/resnet18.pth (torchvision resnet18, seeded random weights and
-                                BatchNorm statistics), OUT/input.f32 (2x3x224x224) and PyTorch's
-                                OUT/logits.f32 and OUT/features.f32 for that input.
+  export OUT NUM_CLASSES SEED [--no-batch-counters]
+                                writes OUT/resnet18.pth (torchvision resnet18, seeded random weights and
+                                BatchNorm statistics; without the num_batches_tracked entries, as in
+                                torchvision's original ImageNet files, when asked), OUT/input.f32 (2x3x224x224)
+                                and PyTorch's OUT/logits.f32 and OUT/features.f32 for that input.
   run WEIGHTS INPUT NUM_CLASSES OUT
                                 loads WEIGHTS strictly into torchvision's resnet18 and writes
                                 OUT/logits.f32 and OUT/features.f32 for INPUT (N x 3 x 224 x 224 float32).
@@ -28,7 +30,7 @@ def write(tensor, path):
     tensor.detach().to(torch.float32).contiguous().numpy().tofile(path)
 
 
-def export(out, num_classes, seed):
+def export(out, num_classes, seed, drop_counters):
     torch.manual_seed(seed)
     model = torchvision.models.resnet18(num_classes=num_classes)
     with torch.no_grad():
@@ -40,7 +42,10 @@ def export(out, num_classes, seed):
                 m.running_mean.normal_(0, 0.1)
                 m.running_var.uniform_(0.5, 1.5)
                 m.num_batches_tracked.fill_(seed)
-    torch.save(model.state_dict(), os.path.join(out, "resnet18.pth"))
+    state = model.state_dict()
+    if drop_counters:
+        state = type(state)((k, v) for k, v in state.items() if not k.endswith("num_batches_tracked"))
+    torch.save(state, os.path.join(out, "resnet18.pth"))
     x = torch.randn(2, 3, 224, 224)
     write(x, os.path.join(out, "input.f32"))
     logits, features = outputs(model, x)
@@ -60,7 +65,7 @@ def run(weights, input_path, num_classes, out):
 
 if __name__ == "__main__":
     if sys.argv[1] == "export":
-        export(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]))
+        export(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), "--no-batch-counters" in sys.argv[5:])
     elif sys.argv[1] == "run":
         run(sys.argv[2], sys.argv[3], int(sys.argv[4]), sys.argv[5])
     else:

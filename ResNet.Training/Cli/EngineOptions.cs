@@ -49,15 +49,15 @@ internal sealed class EngineOptions
 
     /// <summary>
     /// Opens the engine the options describe. <paramref name="adjust"/> may change the card (preprocessing
-    /// overrides, class names) before the engine uses it.
+    /// overrides, class names) before the engine uses it; <paramref name="cancel"/> stops a weights download.
     /// </summary>
-    public IResNetEngine Open(ParseResult parse, Func<ModelCard, ModelCard>? adjust = null)
+    public IResNetEngine Open(ParseResult parse, Func<ModelCard, ModelCard>? adjust = null, CancellationToken cancel = default)
     {
         string weights = parse.GetValue(Weights) is { Length: > 0 } w
             ? w : throw new ArgumentException("--weights is required: a weights file (.pt) or 'imagenet'.");
         var device = TorchDevice.Resolve(TorchDevice.Parse(parse.GetValue(Device) ?? "auto"), parse.GetValue(GpuId));
         var (model, card) = weights.Equals(ImageNet, StringComparison.OrdinalIgnoreCase) && !File.Exists(weights)
-            ? ImageNetWeights.Load(new ImageNetWeightsOptions { CacheDirectory = parse.GetValue(CacheDir) })
+            ? ImageNetWeights.Load(new ImageNetWeightsOptions { CacheDirectory = parse.GetValue(CacheDir) }, cancel)
             : WeightsFile.Load(weights);
         try
         {

@@ -22,7 +22,7 @@ internal static class FeaturizeCommand
         {
             var files = images.Files(parse);
             int batchSize = images.Batch(parse);
-            using var engine = engineOptions.Open(parse, card => preprocessing.Apply(parse, card));
+            using var engine = engineOptions.Open(parse, card => preprocessing.Apply(parse, card), cancel);
             Console.Error.WriteLine($"featurize: {files.Count} images with {engine.Description}, {Describe(engine.Card.Preprocessing)}");
             using var csv = new CsvFile(parse.GetValue(output)!);
             int dim = engine.Card.Architecture.FeatureDim;

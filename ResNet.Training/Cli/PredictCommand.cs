@@ -40,7 +40,7 @@ internal static class PredictCommand
                 return parse.GetValue(labels) is { } path
                     ? card with { ClassNames = LabelsFile.Read(path, card.Architecture.NumClasses) }
                     : card;
-            });
+            }, cancel);
             var names = engine.Card.Labels;
             int k = parse.GetValue(top) ?? 0;
             if (parse.GetValue(top) is { } t && (t < 1 || t > names.Length))

@@ -51,7 +51,7 @@ public static class WeightsFile
     public static void LoadInto(ResNetModel model, IReadOnlyDictionary<string, Tensor> stateDict, string source)
     {
         var expected = model.state_dict();
-        var missing = expected.Keys.Where(k => !stateDict.ContainsKey(k)).ToList();
+        var missing = expected.Keys.Where(k => !stateDict.ContainsKey(k) && !IsLegacyBatchCounter(k, stateDict)).ToList();
         var unexpected = stateDict.Keys.Where(k => !expected.ContainsKey(k)).ToList();
         var shapes = expected.Keys.Where(stateDict.ContainsKey)
             .Where(k => !expected[k].shape.SequenceEqual(stateDict[k].shape))
@@ -67,8 +67,21 @@ public static class WeightsFile
         }
         using var noGrad = no_grad();
         foreach (var (key, target) in expected)
-            target.copy_(stateDict[key].to(target.dtype));
+        {
+            if (stateDict.TryGetValue(key, out var value)) target.copy_(value.to(target.dtype));
+            else target.zero_(); // a legacy file's BatchNorm batch counter, started at 0 as PyTorch does
+        }
     }
+
+    /// <summary>
+    /// BatchNorm's <c>num_batches_tracked</c> counter is absent from files written before PyTorch 0.4.1 (and from
+    /// weights converted from them, such as torchvision's original ImageNet checkpoints); PyTorch's strict loading
+    /// starts it at 0 when the layer's running statistics are present, and so does this loader. It only matters
+    /// when training with momentum=None.
+    /// </summary>
+    private static bool IsLegacyBatchCounter(string key, IReadOnlyDictionary<string, Tensor> stateDict) =>
+        key.EndsWith(".num_batches_tracked", StringComparison.Ordinal)
+        && stateDict.ContainsKey(key[..^".num_batches_tracked".Length] + ".running_mean");
 
     /// <summary>Writes the state dict (PyTorch format) and the card; both atomically (temporary file, then rename).</summary>
     public static void Save(ResNetModel model, ModelCard card, string path)

@@ -150,7 +150,7 @@ public sealed class OnnxEngineTests : IDisposable
         Assert.Contains("CUDA was requested", e.Message);
         Assert.Contains("Microsoft.ML.OnnxRuntime.Gpu", e.Message);
         using var fallback = OnnxEngine.Open(path, DeviceChoice.Cuda, gpuId: 0, fallbackToCpu: true);
-        Assert.EndsWith("on cpu", fallback.Description);
+        Assert.EndsWith("on cpu (CUDA unavailable, fell back)", fallback.Description);
         using var auto = OnnxEngine.Open(path, DeviceChoice.Auto);
         Assert.EndsWith("on cpu", auto.Description);
         Assert.Throws<ArgumentException>(() => OnnxEngine.Open(path, DeviceChoice.Cuda, gpuId: -1));

@@ -66,7 +66,8 @@ public sealed class OnnxEngine : IResNetEngine
                 throw new InvalidOperationException($"CUDA was requested for {path} but is unavailable ({why}). Choose --device cpu or auto, or allow the CPU fallback.");
         }
         using var cpuOptions = new SessionOptions();
-        return new OnnxEngine(CreateSession(bytes, cpuOptions, path), info, path, "cpu");
+        // An explicit CUDA request that fell back says so, so logs show where the run really happened.
+        return new OnnxEngine(CreateSession(bytes, cpuOptions, path), info, path, device == DeviceChoice.Cuda ? "cpu (CUDA unavailable, fell back)" : "cpu");
     }
 
     private static InferenceSession CreateSession(byte[] bytes, SessionOptions options, string path)

@@ -143,7 +143,7 @@ public class CliTests(CliFixture fixture) : IClassFixture<CliFixture>
     }
 
     [Theory]
-    [InlineData("error: --weights is required", "featurize", "--images", "{cifar}", "--output", "{out}")]
+    [InlineData("error: --weights or --onnx is required", "featurize", "--images", "{cifar}", "--output", "{out}")]
     [InlineData("is neither a file nor a folder", "featurize", "--weights", "{weights}", "--images", "/no/such/folder", "--output", "{out}")]
     [InlineData("no .jpg, .jpeg, .png or .bmp files", "featurize", "--weights", "{weights}", "--images", "{other}", "--output", "{out}")]
     [InlineData("--mean takes three numbers", "featurize", "--weights", "{weights}", "--images", "{cifar}", "--output", "{out}", "--mean", "0.5,0.5")]

@@ -1,12 +1,13 @@
 using System.CommandLine;
 using ResNet.Training.Engines;
+using ResNet.Training.Onnx;
 using ResNet.Training.Weights;
 
 namespace ResNet.Training.Cli;
 
 /// <summary>
-/// The options that choose and open the model for every verb that runs one (<c>--weights</c>, <c>--device</c>,
-/// <c>--gpu-id</c>, <c>--cache-dir</c>) and the one place that turns them into an <see cref="IResNetEngine"/>.
+/// The options that choose and open the model for every verb that runs one (<c>--weights</c> or <c>--onnx</c>,
+/// <c>--device</c>, <c>--gpu-id</c>, <c>--cache-dir</c>) and the one place that turns them into an <see cref="IResNetEngine"/>.
 /// Another engine kind is one more option here and one more branch in <see cref="Open"/>.
 /// </summary>
 internal sealed class EngineOptions
@@ -20,9 +21,15 @@ internal sealed class EngineOptions
         HelpName = "W.pt|imagenet",
     };
 
+    public Option<string?> Onnx { get; } = new("--onnx")
+    {
+        Description = "ONNX model written by 'resnet export', run with ONNX Runtime instead of TorchSharp (an alternative to --weights; its card comes from the model's metadata).",
+        HelpName = "model.onnx",
+    };
+
     public Option<string> Device { get; } = new("--device")
     {
-        Description = "Where to run: auto (CUDA when available), cpu or cuda.",
+        Description = "Where to run: auto (CUDA when available, else the CPU), cpu or cuda (an error when CUDA is unavailable).",
         DefaultValueFactory = _ => "auto",
         HelpName = "auto|cpu|cuda",
     };
@@ -42,6 +49,7 @@ internal sealed class EngineOptions
     public void AddTo(Command command)
     {
         command.Options.Add(Weights);
+        command.Options.Add(Onnx);
         command.Options.Add(Device);
         command.Options.Add(GpuId);
         command.Options.Add(CacheDir);
@@ -53,9 +61,17 @@ internal sealed class EngineOptions
     /// </summary>
     public IResNetEngine Open(ParseResult parse, Func<ModelCard, ModelCard>? adjust = null, CancellationToken cancel = default)
     {
+        var choice = TorchDevice.Parse(parse.GetValue(Device) ?? "auto");
+        if (parse.GetValue(Onnx) is { Length: > 0 } onnx)
+        {
+            if (parse.GetValue(Weights) is { Length: > 0 })
+                throw new ArgumentException("--weights and --onnx are alternatives: give one of them.");
+            // --device auto is the way to ask for the CPU when CUDA is unavailable; cuda means CUDA or an error.
+            return OnnxEngine.Open(onnx, choice, parse.GetValue(GpuId), fallbackToCpu: false, adjust);
+        }
         string weights = parse.GetValue(Weights) is { Length: > 0 } w
-            ? w : throw new ArgumentException("--weights is required: a weights file (.pt) or 'imagenet'.");
-        var device = TorchDevice.Resolve(TorchDevice.Parse(parse.GetValue(Device) ?? "auto"), parse.GetValue(GpuId));
+            ? w : throw new ArgumentException("--weights or --onnx is required: a weights file (.pt), 'imagenet', or an ONNX model from 'resnet export'.");
+        var device = TorchDevice.Resolve(choice, parse.GetValue(GpuId));
         var (model, card) = weights.Equals(ImageNet, StringComparison.OrdinalIgnoreCase) && !File.Exists(weights)
             ? ImageNetWeights.Load(new ImageNetWeightsOptions { CacheDirectory = parse.GetValue(CacheDir) }, cancel)
             : WeightsFile.Load(weights);

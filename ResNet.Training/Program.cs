@@ -9,10 +9,14 @@ public static class Program
     /// <summary>Entry point.</summary>
     public static int Main(string[] args)
     {
-        var root = new RootCommand("ResNet18 in TorchSharp: train, evaluate, featurize, predict and export to ONNX.");
+        var root = new RootCommand("ResNet18 in TorchSharp: train, evaluate, featurize, predict and export to ONNX. Without arguments: train on the bundled Fashion-MNIST subset and report the test accuracy.");
+        CliAction.Set(root, (_, token) => MainJob.Run(token));
         root.Subcommands.Add(ExportCommand.Create());
         root.Subcommands.Add(FeaturizeCommand.Create());
         root.Subcommands.Add(PredictCommand.Create());
-        return root.Parse(args).Invoke();
+        root.Subcommands.Add(TrainCommand.Create());
+        root.Subcommands.Add(EvaluateCommand.Create());
+        // Ctrl+C: give a training run time to finish its step and write a checkpoint before the process ends.
+        return root.Parse(args).Invoke(new InvocationConfiguration { ProcessTerminationTimeout = TimeSpan.FromSeconds(60) });
     }
 }

@@ -1,0 +1,42 @@
+using System.Text.Json;
+using System.Text.Json.Serialization;
+using ResNet.Training.Model;
+using ResNet.Training.Training;
+
+namespace ResNet.Training.Cli;
+
+/// <summary>The <c>train</c> verb's arguments; saved as <c>run.json</c> in the run folder so <c>--resume</c> repeats them.</summary>
+internal sealed record TrainArguments
+{
+    public required string Data { get; init; }
+    public TrainingOptions Options { get; init; } = new();
+    public StemKind Stem { get; init; } = StemKind.ImageNet;
+    public int? ImageSize { get; init; }
+    public string? Weights { get; init; }
+    public double ValidationFraction { get; init; } = 0.1;
+    public string? Output { get; init; }
+    [JsonIgnore] public bool Resume { get; init; }
+    [JsonIgnore] public int? Threads { get; init; }
+    [JsonIgnore] public string Device { get; init; } = "auto";
+
+    private static readonly JsonSerializerOptions Json = new()
+    {
+        WriteIndented = true,
+        PropertyNamingPolicy = JsonNamingPolicy.CamelCase,
+        Converters = { new JsonStringEnumConverter(JsonNamingPolicy.CamelCase) },
+    };
+
+    public string ToJson() => JsonSerializer.Serialize(this, Json);
+
+    public static TrainArguments FromJson(string path)
+    {
+        try
+        {
+            return JsonSerializer.Deserialize<TrainArguments>(File.ReadAllText(path), Json) ?? throw new JsonException("empty document");
+        }
+        catch (JsonException e)
+        {
+            throw new InvalidDataException($"{path}: not a valid run description ({e.Message}).", e);
+        }
+    }
+}

@@ -1,0 +1,202 @@
+using System.CommandLine;
+using System.Diagnostics;
+using System.Globalization;
+using ResNet.Training.Data;
+using ResNet.Training.Engines;
+using ResNet.Training.Model;
+using ResNet.Training.Training;
+using ResNet.Training.Weights;
+using TorchSharp;
+
+namespace ResNet.Training.Cli;
+
+/// <summary>The <c>train</c> verb: trains ResNet18 on an image folder or Fashion-MNIST, with checkpoints, metrics and plots.</summary>
+internal static class TrainCommand
+{
+    private static readonly Option<string> DataOption = new("--data")
+    { Description = "A folder of class folders (optionally with train/, val/, test/), or fashion-mnist[:PATH] (IDX files; default PATH /usr/share/datasets/fashion-mnist)." };
+    private static readonly Option<int> EpochsOption = new("--epochs") { Description = "Passes over the training data.", DefaultValueFactory = _ => 10 };
+    private static readonly Option<int> BatchOption = new("--batch-size") { Description = "Images per step.", DefaultValueFactory = _ => 128 };
+    private static readonly Option<double?> LrOption = new("--lr") { Description = "Peak learning rate (default 0.1 for sgd, 0.001 for adamw)." };
+    private static readonly Option<string> OptimizerOption = new("--optimizer") { Description = "sgd (momentum 0.9, Nesterov) or adamw.", DefaultValueFactory = _ => "sgd" };
+    private static readonly Option<string> ScheduleOption = new("--schedule") { Description = "onecycle, cosine or constant.", DefaultValueFactory = _ => "onecycle" };
+    private static readonly Option<double?> WarmupOption = new("--warmup") { Description = "Warm-up epochs (fractions allowed); for onecycle the rising part, 30% of the run by default." };
+    private static readonly Option<double> SmoothingOption = new("--label-smoothing") { Description = "Label smoothing of the loss.", DefaultValueFactory = _ => 0.1 };
+    private static readonly Option<double?> DecayOption = new("--weight-decay") { Description = "Weight decay (default 5e-4 for sgd, 0.05 for adamw)." };
+    private static readonly Option<double?> ClipOption = new("--clip-grad") { Description = "Clip the gradient norm to this value." };
+    private static readonly Option<string> StemOption = new("--stem") { Description = "imagenet (7×7/2 + max-pool) or small (3×3/1, for 32² images).", DefaultValueFactory = _ => "imagenet" };
+    private static readonly Option<int?> SizeOption = new("--image-size") { Description = "Network input side (default 32 for Fashion-MNIST and the small stem, else 224)." };
+    private static readonly Option<string?> WeightsOption = new("--weights") { Description = "Start from these weights (a .pt state dict); the head is replaced when the classes differ." };
+    private static readonly Option<double> ValSplitOption = new("--val-split") { Description = "Fraction of the training data held out for validation when there is no val/ folder (0 = none).", DefaultValueFactory = _ => 0.1 };
+    private static readonly Option<string?> OutputOption = new("--output") { Description = "Run folder (default runs/DATA-TIMESTAMP)." };
+    private static readonly Option<bool> ResumeOption = new("--resume") { Description = "Continue the interrupted run in --output from its last checkpoint." };
+    private static readonly Option<int> SeedOption = new("--seed") { Description = "Seed of initialisation, split, data order and augmentation.", DefaultValueFactory = _ => 1 };
+    private static readonly Option<int?> ThreadsOption = new("--threads") { Description = "Torch CPU threads (default: all cores)." };
+    private static readonly Option<string> DeviceOption = new("--device") { Description = "auto, cpu or cuda.", DefaultValueFactory = _ => "auto" };
+    private static readonly Option<int> WorkersOption = new("--workers") { Description = "Batches decoded and augmented ahead, in background threads.", DefaultValueFactory = _ => 3 };
+
+    /// <summary>Builds the verb.</summary>
+    public static Command Create()
+    {
+        var command = new Command("train", "Train ResNet18 on an image folder or Fashion-MNIST; writes checkpoints, metrics.csv/json and PNG plots to the run folder.");
+        foreach (var o in new Option[] { DataOption, EpochsOption, BatchOption, LrOption, OptimizerOption, ScheduleOption, WarmupOption, SmoothingOption,
+                     DecayOption, ClipOption, StemOption, SizeOption, WeightsOption, ValSplitOption, OutputOption, ResumeOption, SeedOption,
+                     ThreadsOption, DeviceOption, WorkersOption })
+            command.Options.Add(o);
+        CliAction.Set(command, (parse, token) => Run(Parse(parse), token, parse.GetResult(EpochsOption) is { Implicit: false }));
+        return command;
+    }
+
+    private static TrainArguments Parse(ParseResult parse)
+    {
+        bool resume = parse.GetValue(ResumeOption);
+        string? data = parse.GetValue(DataOption);
+        if (!resume && string.IsNullOrWhiteSpace(data)) throw new ArgumentException("--data is required (a folder of class folders, or fashion-mnist[:PATH]).");
+        var optimizer = parse.GetValue(OptimizerOption)!.ToLowerInvariant() switch
+        {
+            "sgd" => OptimizerKind.Sgd,
+            "adamw" => OptimizerKind.AdamW,
+            var o => throw new ArgumentException($"--optimizer {o}: use sgd or adamw."),
+        };
+        var schedule = parse.GetValue(ScheduleOption)!.ToLowerInvariant() switch
+        {
+            "onecycle" or "one-cycle" => ScheduleKind.OneCycle,
+            "cosine" => ScheduleKind.Cosine,
+            "constant" => ScheduleKind.Constant,
+            var s => throw new ArgumentException($"--schedule {s}: use onecycle, cosine or constant."),
+        };
+        var stem = parse.GetValue(StemOption)!.ToLowerInvariant() switch
+        {
+            "imagenet" => StemKind.ImageNet,
+            "small" => StemKind.Small,
+            var s => throw new ArgumentException($"--stem {s}: use imagenet or small."),
+        };
+        bool adam = optimizer == OptimizerKind.AdamW;
+        return new TrainArguments
+        {
+            Data = data ?? "",
+            Options = new TrainingOptions
+            {
+                Epochs = parse.GetValue(EpochsOption), BatchSize = parse.GetValue(BatchOption),
+                LearningRate = parse.GetValue(LrOption) ?? (adam ? 1e-3 : 0.1), Optimizer = optimizer, Schedule = schedule,
+                WarmupEpochs = parse.GetValue(WarmupOption), LabelSmoothing = parse.GetValue(SmoothingOption),
+                WeightDecay = parse.GetValue(DecayOption) ?? (adam ? 0.05 : 5e-4), ClipGradNorm = parse.GetValue(ClipOption),
+                Seed = parse.GetValue(SeedOption), Workers = parse.GetValue(WorkersOption),
+            }.Validated(),
+            Stem = stem, ImageSize = parse.GetValue(SizeOption), Weights = parse.GetValue(WeightsOption),
+            ValidationFraction = parse.GetValue(ValSplitOption), Output = parse.GetValue(OutputOption), Resume = resume,
+            Threads = parse.GetValue(ThreadsOption), Device = parse.GetValue(DeviceOption)!,
+        };
+    }
+
+    /// <summary>
+    /// Trains as <paramref name="args"/> say, evaluates on the test split when the data has one, and prints where
+    /// everything is. With <c>Resume</c>, the run's saved arguments are used (and <paramref name="epochsGiven"/> lets
+    /// <c>--epochs</c> extend the run).
+    /// </summary>
+    public static int Run(TrainArguments args, CancellationToken cancellation, bool epochsGiven = false)
+    {
+        var clock = Stopwatch.StartNew();
+        if (args.Resume)
+        {
+            if (args.Output is null) throw new ArgumentException("--resume needs --output RUN_DIR, the folder of the run to continue.");
+            string saved = Path.Combine(args.Output, "run.json");
+            if (!File.Exists(saved)) throw new FileNotFoundException($"{args.Output} is not a run folder: {saved} is missing.");
+            var previous = TrainArguments.FromJson(saved);
+            args = previous with
+            {
+                Output = args.Output, Resume = true, Threads = args.Threads, Device = args.Device,
+                Options = previous.Options with { Epochs = epochsGiven ? args.Options.Epochs : previous.Options.Epochs },
+            };
+        }
+        if (args.Threads is { } threads)
+        {
+            if (threads < 1) throw new ArgumentException($"--threads must be at least 1, not {threads}.");
+            torch.set_num_threads(threads);
+        }
+        var device = TorchDevice.Resolve(TorchDevice.Parse(args.Device));
+        string runDir = Path.GetFullPath(args.Output ?? Path.Combine("runs",
+            $"{SafeName(args.Data)}-{DateTime.Now.ToString("yyyyMMdd-HHmmss", CultureInfo.InvariantCulture)}"));
+        if (!args.Resume && Checkpoint.Resolve(Trainer.CheckpointPath(runDir, Trainer.LastName)) is not null)
+            throw new InvalidOperationException($"{runDir} already holds a run; continue it with --resume, or choose another --output.");
+
+        var (initial, initialCard) = args.Weights is null || args.Resume ? (null, null) : LoadWeights(args.Weights);
+        var stem = initialCard?.Architecture.Stem ?? args.Stem;
+        int size = args.ImageSize ?? DataSource.DefaultImageSize(stem, DataSource.IsFashionMnist(args.Data));
+        using var data = DataSource.ForTraining(args.Data, size, args.ValidationFraction, args.Options.Seed);
+        int classes = data.Train.ClassNames.Count;
+
+        torch.manual_seed(args.Options.Seed);
+        ResNetModel model;
+        if (initial is not null)
+        {
+            model = initial;
+            if (model.Config.NumClasses != classes) model.ReplaceHead(classes);
+        }
+        else
+        {
+            model = new ResNetModel(ResNetConfig.ResNet18(classes, stem));
+        }
+        using var _ = model;
+        Directory.CreateDirectory(runDir);
+        if (!args.Resume) File.WriteAllText(Path.Combine(runDir, "run.json"), args.ToJson());
+
+        var o = args.Options;
+        Console.WriteLine($"data: {args.Data} — {classes} classes, {data.Train.Count} training, {data.Validation?.Count ?? 0} validation, {data.Test?.Count ?? 0} test images; input {size}×{size}");
+        if (data.Skipped.Count > 0) Console.WriteLine($"data: {data.Skipped.Summary()}");
+        Console.WriteLine(FormattableString.Invariant(
+            $"model: ResNet18, {stem.ToString().ToLowerInvariant()} stem, {classes} outputs{(args.Weights is null ? "" : $", from {args.Weights}")}; device {device}, {torch.get_num_threads()} threads"));
+        Console.WriteLine(FormattableString.Invariant(
+            $"recipe: {o.Epochs} epochs, batch {o.BatchSize}, {o.Optimizer.ToString().ToLowerInvariant()} lr {o.LearningRate:G4} {o.Schedule.ToString().ToLowerInvariant()}, weight decay {o.WeightDecay:G3}, label smoothing {o.LabelSmoothing:G3}{(o.ClipGradNorm is { } cg ? $", clip {cg:G3}" : "")}, seed {o.Seed}"));
+        Console.WriteLine($"run: {runDir}{(args.Resume ? " (resuming)" : "")}");
+
+        var progress = ConsoleProgress.ForConsole();
+        var trainer = new Trainer(o, device) { RunDirectory = runDir, Progress = progress.Report };
+        var result = trainer.Fit(model, data.Train, data.Validation, args.Resume, cancellation);
+
+        WriteSkipped(runDir, data.Skipped);
+        if (result.Interrupted)
+        {
+            Console.WriteLine();
+            Console.WriteLine($"interrupted: checkpoint saved to {result.LastCheckpoint}");
+            Console.WriteLine($"continue with: resnet train --resume --output {runDir}");
+            return CliAction.Cancelled;
+        }
+
+        if (data.Test is not null)
+        {
+            var test = Evaluator.Evaluate(model, data.Test, device, Math.Max(o.BatchSize, 64), o.Workers, cancellation);
+            var (csv, png) = EvaluationReport.Write(test, data.Test.ClassNames, runDir, "test", $"Test confusion ({test.Samples} images)");
+            Console.WriteLine(FormattableString.Invariant($"test loss {test.Loss:F4}") + (test.Top5 is { } t5 ? FormattableString.Invariant($", top-5 {t5:F4}") : ""));
+            Console.WriteLine(FormattableString.Invariant($"test accuracy: {test.Top1:F3}"));
+            Console.WriteLine($"test report: {csv}, {png}");
+        }
+        Console.WriteLine($"run directory: {runDir}");
+        Console.WriteLine($"checkpoints: {result.LastCheckpoint}/model.pt (last){(result.BestCheckpoint is null ? "" : $", {result.BestCheckpoint}/model.pt (best, epoch {result.BestEpoch})")}");
+        Console.WriteLine($"plots: {Path.Combine(runDir, "loss.png")}, {Path.Combine(runDir, "accuracy.png")}{(data.Validation is null ? "" : $", {Path.Combine(runDir, "confusion.png")}")}");
+        Console.WriteLine($"metrics: {Path.Combine(runDir, "metrics.csv")}, {Path.Combine(runDir, "metrics.json")}");
+        Console.WriteLine(FormattableString.Invariant($"wall time {clock.Elapsed.TotalSeconds:F0} s, peak RSS {PeakMemory.Describe(PeakMemory.PeakRssBytes())}"));
+        return 0;
+    }
+
+    private static (ResNetModel, ModelCard) LoadWeights(string path)
+    {
+        if (path.Equals("imagenet", StringComparison.OrdinalIgnoreCase))
+            throw new ArgumentException("--weights imagenet is not available in this build yet; download the weights and pass the .pt file.");
+        return WeightsFile.Load(path);
+    }
+
+    private static void WriteSkipped(string runDir, SkippedFiles skipped)
+    {
+        if (skipped.Count == 0) return;
+        File.WriteAllLines(Path.Combine(runDir, "skipped.txt"), skipped.Entries.Select(e => $"{e.Path}\t{e.Reason}"));
+        Console.WriteLine($"data: {skipped.Summary()} (list in {Path.Combine(runDir, "skipped.txt")})");
+    }
+
+    private static string SafeName(string data)
+    {
+        string name = DataSource.IsFashionMnist(data) ? DataSource.FashionMnistPrefix
+            : Path.GetFileName(Path.TrimEndingDirectorySeparator(Path.GetFullPath(data)));
+        return string.Concat(name.Select(ch => char.IsLetterOrDigit(ch) || ch is '-' or '_' ? ch : '-'));
+    }
+}

@@ -1,0 +1,128 @@
+using ResNet.Training.Imaging;
+
+namespace ResNet.Training.Data;
+
+/// <summary>How training images are cropped.</summary>
+public enum CropKind
+{
+    /// <summary>No random crop: the evaluation crop.</summary>
+    None,
+    /// <summary>Zero-pad by <see cref="Augmentation.Padding"/> pixels, then a random crop of the original size (CIFAR style).</summary>
+    PadCrop,
+    /// <summary>torchvision's RandomResizedCrop: a random area (<see cref="Augmentation.MinScale"/>–1) and aspect ratio (3/4–4/3), resized to the input size.</summary>
+    RandomResizedCrop,
+}
+
+/// <summary>
+/// Training augmentation: a random crop and a horizontal flip, drawn from the <see cref="Random"/> the loader gives
+/// each (seed, epoch, sample), then the <see cref="Preprocessing"/> normalisation. Evaluation never augments.
+/// </summary>
+public sealed record Augmentation
+{
+    /// <summary>The random crop.</summary>
+    public CropKind Crop { get; init; } = CropKind.PadCrop;
+    /// <summary>Zero padding on every side for <see cref="CropKind.PadCrop"/>.</summary>
+    public int Padding { get; init; } = 4;
+    /// <summary>Smallest fraction of the image area that <see cref="CropKind.RandomResizedCrop"/> keeps.</summary>
+    public double MinScale { get; init; } = 0.08;
+    /// <summary>Mirror left-right with probability 1/2.</summary>
+    public bool HorizontalFlip { get; init; } = true;
+
+    /// <summary>No augmentation at all.</summary>
+    public static Augmentation None { get; } = new() { Crop = CropKind.None, HorizontalFlip = false };
+
+    /// <summary>The usual choice for an input side: random-resized-crop for ImageNet-sized inputs, pad+crop for small ones.</summary>
+    public static Augmentation For(int inputSize) =>
+        inputSize >= 96 ? new() { Crop = CropKind.RandomResizedCrop } : new() { Crop = CropKind.PadCrop, Padding = inputSize / 8 };
+
+    /// <summary>
+    /// Augments <paramref name="channels"/>×S×S planes of 0–255 values (1 channel is replicated to RGB) into
+    /// 3×S×S planes in <paramref name="dest"/>, not yet normalised. Only pad+crop and flip apply here: the image
+    /// already has the network's size.
+    /// </summary>
+    public void ApplyToPlanes(ReadOnlySpan<float> src, int channels, int size, Random rng, Span<float> dest)
+    {
+        int dx = 0, dy = 0;
+        if (Crop == CropKind.PadCrop && Padding > 0)
+        {
+            dx = rng.Next(-Padding, Padding + 1);
+            dy = rng.Next(-Padding, Padding + 1);
+        }
+        bool flip = HorizontalFlip && rng.Next(2) == 1;
+        int plane = size * size;
+        for (int c = 0; c < 3; c++)
+        {
+            var s = src.Slice((channels == 1 ? 0 : c) * plane, plane);
+            var d = dest.Slice(c * plane, plane);
+            for (int y = 0; y < size; y++)
+            {
+                int sy = y + dy;
+                var row = d.Slice(y * size, size);
+                if ((uint)sy >= (uint)size) { row.Clear(); continue; }
+                for (int x = 0; x < size; x++)
+                {
+                    int sx = (flip ? size - 1 - x : x) + dx;
+                    row[x] = (uint)sx < (uint)size ? s[sy * size + sx] : 0f;
+                }
+            }
+        }
+    }
+
+    /// <summary>
+    /// Augments a decoded image into 3×S×S planes of 0–255 values: a random-resized crop resampled to S×S, or the
+    /// shorter side resized to S, centre-cropped, then padded and randomly cropped; then the flip.
+    /// </summary>
+    public void ApplyToImage(RgbImage image, int size, Random rng, Span<float> dest)
+    {
+        if (Crop == CropKind.RandomResizedCrop)
+        {
+            var (x, y, w, h) = SampleResizedCrop(image.Width, image.Height, rng);
+            // Resize the whole image so that the chosen box becomes size×size, and keep only that window.
+            int outW = Math.Max(size, (int)Math.Round(image.Width * (double)size / w));
+            int outH = Math.Max(size, (int)Math.Round(image.Height * (double)size / h));
+            int x0 = Math.Min((int)Math.Round(x * (double)size / w), outW - size);
+            int y0 = Math.Min((int)Math.Round(y * (double)size / h), outH - size);
+            Resampler.ResizeCropPlanar(image, outW, outH, x0, y0, size, size, dest);
+            if (HorizontalFlip && rng.Next(2) == 1) FlipPlanes(dest, size);
+            return;
+        }
+        var planes = new float[3 * size * size];
+        ResizeShorterAndCentreCrop(image, size, planes);
+        ApplyToPlanes(planes, 3, size, rng, dest);
+    }
+
+    /// <summary>Shorter side to <paramref name="size"/>, centre crop of size×size, as planes of 0–255 values.</summary>
+    public static void ResizeShorterAndCentreCrop(RgbImage image, int size, Span<float> dest)
+    {
+        double scale = (double)size / Math.Min(image.Width, image.Height);
+        int outW = Math.Max(size, (int)Math.Round(image.Width * scale));
+        int outH = Math.Max(size, (int)Math.Round(image.Height * scale));
+        Resampler.ResizeCropPlanar(image, outW, outH, (outW - size) / 2, (outH - size) / 2, size, size, dest);
+    }
+
+    /// <summary>torchvision's RandomResizedCrop.get_params: ten tries at a random area and ratio, else the centre crop.</summary>
+    internal (int X, int Y, int W, int H) SampleResizedCrop(int width, int height, Random rng)
+    {
+        double area = (double)width * height;
+        double logLo = Math.Log(3.0 / 4), logHi = Math.Log(4.0 / 3);
+        for (int attempt = 0; attempt < 10; attempt++)
+        {
+            double target = area * (MinScale + rng.NextDouble() * (1 - MinScale));
+            double ratio = Math.Exp(logLo + rng.NextDouble() * (logHi - logLo));
+            int w = (int)Math.Round(Math.Sqrt(target * ratio));
+            int h = (int)Math.Round(Math.Sqrt(target / ratio));
+            if (w > 0 && h > 0 && w <= width && h <= height)
+                return (rng.Next(width - w + 1), rng.Next(height - h + 1), w, h);
+        }
+        double inRatio = (double)width / height;
+        int cw = width, ch = height;
+        if (inRatio < 3.0 / 4) ch = (int)Math.Round(width / (3.0 / 4));
+        else if (inRatio > 4.0 / 3) cw = (int)Math.Round(height * (4.0 / 3));
+        return ((width - cw) / 2, (height - ch) / 2, cw, ch);
+    }
+
+    private static void FlipPlanes(Span<float> planes, int size)
+    {
+        for (int r = 0; r < 3 * size; r++) planes.Slice(r * size, size).Reverse();
+    }
+}

@@ -93,7 +93,7 @@ public sealed class Trainer(TrainingOptions options, Device? device = null)
             long correct = startBatch > 0 ? state.EpochCorrect : 0, seen = startBatch > 0 ? state.EpochSeen : 0;
             if (startBatch == 0) random.manual_seed(SampleRandom.Seed(Options.Seed, epoch, 0x70C4));
             long seenThisCall = 0;
-            double lr = schedule.At(state.GlobalStep, totalSteps);
+            double lr = schedule.At(Math.Max(0, state.GlobalStep - 1), totalSteps);
             int batchInEpoch = startBatch;
 
             foreach (var batch in loader.Epoch(epoch, startBatch))

@@ -13,6 +13,7 @@ internal sealed record TrainArguments
     public StemKind Stem { get; init; } = StemKind.ImageNet;
     public int? ImageSize { get; init; }
     public string? Weights { get; init; }
+    public string? CacheDirectory { get; init; }
     public double ValidationFraction { get; init; } = 0.1;
     public string? Output { get; init; }
     [JsonIgnore] public bool Resume { get; init; }

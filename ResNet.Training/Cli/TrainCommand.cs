@@ -26,7 +26,9 @@ internal static class TrainCommand
     private static readonly Option<double?> ClipOption = new("--clip-grad") { Description = "Clip the gradient norm to this value." };
     private static readonly Option<string> StemOption = new("--stem") { Description = "imagenet (7×7/2 + max-pool) or small (3×3/1, for 32² images).", DefaultValueFactory = _ => "imagenet" };
     private static readonly Option<int?> SizeOption = new("--image-size") { Description = "Network input side (default 32 for Fashion-MNIST and the small stem, else 224)." };
-    private static readonly Option<string?> WeightsOption = new("--weights") { Description = "Start from these weights (a .pt state dict); the head is replaced when the classes differ." };
+    private static readonly Option<string?> WeightsOption = new("--weights")
+    { Description = "Start from these weights: a .pt state dict, or 'imagenet' for torchvision's ImageNet ResNet18 (downloaded once, cached); the head is replaced when the classes differ.", HelpName = "W.pt|imagenet" };
+    private static readonly Option<string?> CacheDirOption = new("--cache-dir") { Description = "Cache folder for --weights imagenet." };
     private static readonly Option<double> ValSplitOption = new("--val-split") { Description = "Fraction of the training data held out for validation when there is no val/ folder (0 = none).", DefaultValueFactory = _ => 0.1 };
     private static readonly Option<string?> OutputOption = new("--output") { Description = "Run folder (default runs/DATA-TIMESTAMP)." };
     private static readonly Option<bool> ResumeOption = new("--resume") { Description = "Continue the interrupted run in --output from its last checkpoint." };
@@ -40,7 +42,7 @@ internal static class TrainCommand
     {
         var command = new Command("train", "Train ResNet18 on an image folder or Fashion-MNIST; writes checkpoints, metrics.csv/json and PNG plots to the run folder.");
         foreach (var o in new Option[] { DataOption, EpochsOption, BatchOption, LrOption, OptimizerOption, ScheduleOption, WarmupOption, SmoothingOption,
-                     DecayOption, ClipOption, StemOption, SizeOption, WeightsOption, ValSplitOption, OutputOption, ResumeOption, SeedOption,
+                     DecayOption, ClipOption, StemOption, SizeOption, WeightsOption, CacheDirOption, ValSplitOption, OutputOption, ResumeOption, SeedOption,
                      ThreadsOption, DeviceOption, WorkersOption })
             command.Options.Add(o);
         CliAction.Set(command, (parse, token) => Run(Parse(parse), token, parse.GetResult(EpochsOption) is { Implicit: false }));
@@ -83,7 +85,7 @@ internal static class TrainCommand
                 WeightDecay = parse.GetValue(DecayOption) ?? (adam ? 0.05 : 5e-4), ClipGradNorm = parse.GetValue(ClipOption),
                 Seed = parse.GetValue(SeedOption), Workers = parse.GetValue(WorkersOption),
             }.Validated(),
-            Stem = stem, ImageSize = parse.GetValue(SizeOption), Weights = parse.GetValue(WeightsOption),
+            Stem = stem, ImageSize = parse.GetValue(SizeOption), Weights = parse.GetValue(WeightsOption), CacheDirectory = parse.GetValue(CacheDirOption),
             ValidationFraction = parse.GetValue(ValSplitOption), Output = parse.GetValue(OutputOption), Resume = resume,
             Threads = parse.GetValue(ThreadsOption), Device = parse.GetValue(DeviceOption)!,
         };
@@ -120,7 +122,7 @@ internal static class TrainCommand
         if (!args.Resume && Checkpoint.Resolve(Trainer.CheckpointPath(runDir, Trainer.LastName)) is not null)
             throw new InvalidOperationException($"{runDir} already holds a run; continue it with --resume, or choose another --output.");
 
-        var (initial, initialCard) = args.Weights is null || args.Resume ? (null, null) : LoadWeights(args.Weights);
+        var (initial, initialCard) = args.Weights is null || args.Resume ? (null, null) : LoadWeights(args.Weights, args.CacheDirectory, cancellation);
         var stem = initialCard?.Architecture.Stem ?? args.Stem;
         int size = args.ImageSize ?? DataSource.DefaultImageSize(stem, DataSource.IsFashionMnist(args.Data));
         using var data = DataSource.ForTraining(args.Data, size, args.ValidationFraction, args.Options.Seed);
@@ -179,12 +181,10 @@ internal static class TrainCommand
         return 0;
     }
 
-    private static (ResNetModel, ModelCard) LoadWeights(string path)
-    {
-        if (path.Equals("imagenet", StringComparison.OrdinalIgnoreCase))
-            throw new ArgumentException("--weights imagenet is not available in this build yet; download the weights and pass the .pt file.");
-        return WeightsFile.Load(path);
-    }
+    private static (ResNetModel, ModelCard) LoadWeights(string weights, string? cacheDirectory, CancellationToken cancellation) =>
+        weights.Equals(EngineOptions.ImageNet, StringComparison.OrdinalIgnoreCase) && !File.Exists(weights)
+            ? ImageNetWeights.Load(new ImageNetWeightsOptions { CacheDirectory = cacheDirectory }, cancellation)
+            : WeightsFile.Load(weights);
 
     private static void WriteSkipped(string runDir, SkippedFiles skipped)
     {

@@ -176,6 +176,19 @@ public class CliTests(CliFixture fixture) : IClassFixture<CliFixture>
         Assert.Contains($"put it at {Path.Combine(cache, ImageNetWeightsOptions.DefaultFileName)}", run.Error);
     }
 
+    [Fact]
+    public void Imagenet_weights_that_fail_the_hash_check_are_not_kept()
+    {
+        string cache = TestPaths.NewTempDir();
+        using var server = new LocalHttpServer(new() { [$"/models/{ImageNetWeightsOptions.DefaultFileName}"] = Encoding.ASCII.GetBytes("not the weights") });
+        var run = CliRunner.RunWithEnvironment(ImageNetWeightsOptions.BaseUrlVariable, $"http://127.0.0.1:{server.Port}/models/",
+            "featurize", "--weights", "imagenet", "--cache-dir", cache, "--images", fixture.Cifar, "--output", Output("f.csv"));
+        Assert.Equal(1, run.ExitCode);
+        Assert.Contains("is corrupt", run.Error);
+        Assert.Contains("downloading", run.Error);
+        Assert.Empty(Directory.GetFiles(cache));
+    }
+
     [Theory]
     [InlineData("featurize")]
     [InlineData("predict")]

@@ -82,6 +82,46 @@ public class ResNetTransformTests(MLNetFixture fx)
     }
 
     [Fact]
+    public void Classifier_and_featurizer_match_predict_and_featurize_on_the_command_line()
+    {
+        var ml = new MLContext(1);
+        var files = fx.TestFiles.Where((_, i) => i % 9 == 2).ToArray();
+        var data = MLNetFixture.Data(ml, files);
+        var output = ml.Transforms.LoadImages("Image", null, "ImagePath")
+            .Append(ml.Transforms.ResNet18Classifier(new ResNet18ClassifierEstimator.Options
+            {
+                InputColumnName = "Image", Weights = fx.Weights, FeaturesColumnName = "Features",
+            }))
+            .Append(ml.Transforms.Conversion.MapKeyToValue("Name", "PredictedLabel"))
+            .Fit(data).Transform(data);
+        var scores = output.GetColumn<float[]>("Score").ToArray();
+        var features = output.GetColumn<float[]>("Features").ToArray();
+        var names = output.GetColumn<string>("Name").ToArray();
+
+        string dir = TestPaths.NewTempDir(), predictions = Path.Combine(dir, "p.csv"), featureCsv = Path.Combine(dir, "f.csv");
+        string[] common = ["--weights", fx.WeightsPath, "--device", "cpu", "--on-error", "fail", "--images", .. files];
+        var run = CliRunner.Run(["predict", .. common, "--output", predictions]);
+        Assert.True(run.ExitCode == 0, run.Error);
+        run = CliRunner.Run(["featurize", .. common, "--output", featureCsv]);
+        Assert.True(run.ExitCode == 0, run.Error);
+
+        var p = File.ReadAllLines(predictions).Select(l => l.Split(',')).ToArray();
+        var f = File.ReadAllLines(featureCsv).Skip(1).Select(l => l.Split(',')).ToArray();
+        Assert.Equal(fx.ClassNames, p[0][3..]);
+        Assert.Equal(files.Length + 1, p.Length);
+        for (int i = 0; i < files.Length; i++)
+        {
+            var row = p[i + 1];
+            Assert.Equal(Path.GetFullPath(files[i]), Path.GetFullPath(row[0]));
+            Assert.Equal(names[i], row[1]);
+            Assert.True(OnnxTestModels.MaxAbsDiff(scores[i], row[3..].Select(Float).ToArray()) <= 1e-4, $"probabilities of {files[i]}");
+            Assert.True(OnnxTestModels.MaxAbsDiff(features[i], f[i][1..].Select(Float).ToArray()) <= 1e-4, $"features of {files[i]}");
+        }
+    }
+
+    private static float Float(string s) => float.Parse(s, System.Globalization.CultureInfo.InvariantCulture);
+
+    [Fact]
     public void Classifier_output_evaluates_directly_against_a_key_label()
     {
         var ml = new MLContext(1);

@@ -29,30 +29,28 @@ internal sealed class OnnxBatchScorer : IDisposable
 
     private static SessionOptions CreateOptions(int? gpuDeviceId, bool fallbackToCpu)
     {
+        SessionOptions? options = null;
         if (gpuDeviceId is int gpu)
         {
             try
             {
-                return SessionOptions.MakeSessionOptionWithCudaProvider(gpu);
-            }
-            catch (Exception e) when (fallbackToCpu && e is OnnxRuntimeException or EntryPointNotFoundException or DllNotFoundException)
-            {
-                // MLContext.FallbackToCpu: the CPU options below, as OnnxTransformer does.
+                options = SessionOptions.MakeSessionOptionWithCudaProvider(gpu);
             }
             catch (Exception e) when (e is OnnxRuntimeException or EntryPointNotFoundException or DllNotFoundException)
             {
-                throw new InvalidOperationException(
-                    $"MLContext.GpuDeviceId is {gpu} but ONNX Runtime cannot use CUDA ({e.Message}). Reference Microsoft.ML.OnnxRuntime.Gpu " +
-                    "(build with -p:TorchBackend=cuda), or set MLContext.FallbackToCpu = true.", e);
+                // MLContext.FallbackToCpu: go on with the CPU, as OnnxTransformer does.
+                if (!fallbackToCpu)
+                    throw new InvalidOperationException(
+                        $"MLContext.GpuDeviceId is {gpu} but ONNX Runtime cannot use CUDA ({e.Message}). Reference Microsoft.ML.OnnxRuntime.Gpu " +
+                        "(build with -p:TorchBackend=cuda), or set MLContext.FallbackToCpu = true.", e);
             }
         }
+        options ??= new SessionOptions();
+        options.GraphOptimizationLevel = GraphOptimizationLevel.ORT_ENABLE_ALL;
         // One batch at a time per cursor: let ONNX Runtime use every core inside each operator.
-        return new SessionOptions
-        {
-            GraphOptimizationLevel = GraphOptimizationLevel.ORT_ENABLE_ALL,
-            IntraOpNumThreads = Environment.ProcessorCount,
-            ExecutionMode = ExecutionMode.ORT_SEQUENTIAL,
-        };
+        options.IntraOpNumThreads = Environment.ProcessorCount;
+        options.ExecutionMode = ExecutionMode.ORT_SEQUENTIAL;
+        return options;
     }
 
     /// <summary>Scores <paramref name="rows"/> rows of <see cref="RowLength"/> floats; returns one array per output, row-major.</summary>

@@ -51,6 +51,18 @@ public sealed class MLNetFixture : IDisposable
         Weights = ResNet18Weights.FromFile(WeightsPath);
     }
 
+    private readonly Lazy<string> loader = new(BuildLoader);
+
+    /// <summary>samples/OnnxOnlyLoader, built once (Release) into a temporary folder: its .dll.</summary>
+    public string LoaderDll => loader.Value;
+
+    private static string BuildLoader()
+    {
+        string output = Path.Combine(TestPaths.NewTempDir(), "loader");
+        Processes.Run("dotnet", $"build \"{Path.Combine(TestPaths.RepoRoot, "samples", "OnnxOnlyLoader")}\" -c Release -o \"{output}\" -nologo", TestPaths.RepoRoot);
+        return Path.Combine(output, "OnnxOnlyLoader.dll");
+    }
+
     private string[] PerClass(string split, int count) =>
         Directory.GetDirectories(Path.Combine(TestPaths.Cifar10, split)).Order(StringComparer.Ordinal)
             .SelectMany(d => Directory.GetFiles(d).Order(StringComparer.Ordinal).Take(count)).ToArray();

@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Globalization;
 using Microsoft.ML;
 using Microsoft.ML.Data;
@@ -13,28 +12,12 @@ namespace ResNet.Tests;
 [Collection(MLNetCollection.Name)]
 public class ResNetSaveLoadTests(MLNetFixture fx)
 {
-    private static string Run(string fileName, string arguments, string workingDirectory)
-    {
-        var info = new ProcessStartInfo(fileName, arguments)
-        {
-            RedirectStandardOutput = true, RedirectStandardError = true, WorkingDirectory = workingDirectory, UseShellExecute = false,
-        };
-        using var process = Process.Start(info)!;
-        var stdout = process.StandardOutput.ReadToEndAsync();
-        var stderr = process.StandardError.ReadToEndAsync();
-        Assert.True(process.WaitForExit(TimeSpan.FromMinutes(5)), $"{fileName} {arguments} did not finish");
-        string output = stdout.Result + stderr.Result;
-        Assert.True(process.ExitCode == 0, $"{fileName} {arguments} failed ({process.ExitCode}):\n{output}");
-        return output;
-    }
-
-    private static float[] Floats(string text) => text.Split(',').Select(v => float.Parse(v, CultureInfo.InvariantCulture)).ToArray();
+    internal static float[] Floats(string text) => text.Split(',').Select(v => float.Parse(v, CultureInfo.InvariantCulture)).ToArray();
 
     [Fact]
     public void Saved_models_reload_in_a_fresh_process_without_TorchSharp_and_give_the_same_outputs()
     {
-        string dir = TestPaths.NewTempDir(), loader = Path.Combine(dir, "loader");
-        Run("dotnet", $"build \"{Path.Combine(TestPaths.RepoRoot, "samples", "OnnxOnlyLoader")}\" -c Release -o \"{loader}\" -nologo", TestPaths.RepoRoot);
+        string dir = TestPaths.NewTempDir(), dll = fx.LoaderDll, loader = Path.GetDirectoryName(dll)!;
         var binaries = Directory.GetFiles(loader, "*", SearchOption.AllDirectories).Select(Path.GetFileName).ToList();
         Assert.DoesNotContain(binaries, f => f!.Contains("TorchSharp", StringComparison.OrdinalIgnoreCase) || f.StartsWith("ResNet", StringComparison.Ordinal));
         Assert.Contains("Microsoft.ML.OnnxTransformer.dll", binaries);
@@ -63,9 +46,8 @@ public class ResNetSaveLoadTests(MLNetFixture fx)
         var labels = ml.Transforms.Conversion.MapKeyToValue("Name", "PredictedLabel").Fit(classified).Transform(classified)
             .GetColumn<string>("Name").ToArray();
 
-        string dll = Path.Combine(loader, "OnnxOnlyLoader.dll");
-        Run("dotnet", $"\"{dll}\" \"{featurizerZip}\" \"{images}\" \"{dir}/f.tsv\" Features", dir);
-        var log = Run("dotnet", $"\"{dll}\" \"{classifierZip}\" \"{images}\" \"{dir}/c.tsv\" Score PredictedLabel Features", dir);
+        Processes.Run("dotnet", $"\"{dll}\" \"{featurizerZip}\" \"{images}\" \"{dir}/f.tsv\" Features", dir);
+        var log = Processes.Run("dotnet", $"\"{dll}\" \"{classifierZip}\" \"{images}\" \"{dir}/c.tsv\" Score PredictedLabel Features", dir);
         Assert.Contains($"scored {files.Length} images", log);
 
         var f = File.ReadAllLines(Path.Combine(dir, "f.tsv"));

@@ -2,7 +2,7 @@ using Microsoft.ML;
 
 namespace ResNet.MLNet;
 
-/// <summary>Catalog extension methods: <c>ml.Transforms.ResNet18Featurizer</c>, <c>ml.Transforms.ResNet18Classifier</c>.</summary>
+/// <summary>Catalog extension methods: <c>ml.Transforms.ResNet18Featurizer</c>, <c>ml.Transforms.ResNet18Classifier</c>, <c>ml.MulticlassClassification.Trainers.ResNet18</c>.</summary>
 public static class ResNet18Catalog
 {
     /// <summary>
@@ -61,6 +61,27 @@ public static class ResNet18Catalog
     /// <summary>The ResNet18 classifier with all its options.</summary>
     public static ResNet18ClassifierEstimator ResNet18Classifier(this TransformsCatalog catalog, ResNet18ClassifierEstimator.Options options) =>
         new(ContextOf(catalog), options);
+
+    /// <summary>
+    /// Fine-tunes a ResNet18 on the images in <paramref name="imageColumnName"/> and the key-typed labels in
+    /// <paramref name="labelColumnName"/> inside <c>Fit</c> (TorchSharp), and returns a classifier transformer. See
+    /// <see cref="ResNet18MulticlassTrainer"/>.
+    /// </summary>
+    /// <param name="catalog">The multiclass trainers catalog.</param>
+    /// <param name="labelColumnName">The label column: a key type whose values are the class names.</param>
+    /// <param name="imageColumnName">An image column (LoadImages), an encoded-bytes column (LoadRawImageBytes) or a pixel vector.</param>
+    /// <param name="options">Epochs, batch size, learning rate, initial weights, validation set …</param>
+    /// <example>
+    /// <code>
+    /// var pipeline = ml.Transforms.Conversion.MapValueToKey("Label")
+    ///     .Append(ml.Transforms.LoadImages("Image", imageFolder, "ImagePath"))
+    ///     .Append(ml.MulticlassClassification.Trainers.ResNet18("Label", "Image",
+    ///         new ResNet18TrainerOptions { Epochs = 5, BatchSize = 32, InitialWeights = ResNet18Weights.ImageNet }));
+    /// </code>
+    /// </example>
+    public static ResNet18MulticlassTrainer ResNet18(this MulticlassClassificationCatalog.MulticlassClassificationTrainers catalog,
+        string labelColumnName = "Label", string imageColumnName = "Image", ResNet18TrainerOptions? options = null) =>
+        new(ContextOf(catalog), labelColumnName, imageColumnName, options ?? new ResNet18TrainerOptions());
 
     /// <summary>
     /// An MLContext to build the stock transformers with, carrying the catalog's <c>GpuDeviceId</c> and

@@ -1,0 +1,199 @@
+using Microsoft.ML;
+using Microsoft.ML.Runtime;
+using ResNet.Training.Engines;
+using ResNet.Training.Training;
+using ResNet.Training.Weights;
+using TorchSharp;
+
+namespace ResNet.MLNet;
+
+/// <summary>Options of the ResNet18 fine-tuning trainer (<c>ml.MulticlassClassification.Trainers.ResNet18</c>).</summary>
+public sealed class ResNet18TrainerOptions
+{
+    /// <summary>Passes over the training data.</summary>
+    public int Epochs { get; set; } = 5;
+    /// <summary>Images per optimiser step (at least 2: BatchNorm needs two).</summary>
+    public int BatchSize { get; set; } = 32;
+    /// <summary>Peak learning rate of the one-cycle schedule.</summary>
+    public double LearningRate { get; set; } = 0.01;
+    /// <summary>SGD with Nesterov momentum, or AdamW.</summary>
+    public OptimizerKind Optimizer { get; set; } = OptimizerKind.Sgd;
+    /// <summary>Weight decay.</summary>
+    public double WeightDecay { get; set; } = 5e-4;
+    /// <summary>Label smoothing of the training loss.</summary>
+    public double LabelSmoothing { get; set; } = 0.1;
+    /// <summary>
+    /// The network to start from: <see cref="ResNet18Weights.ImageNet"/> (the default) or <c>ResNet18Weights.FromFile("model.pt")</c>.
+    /// Its preprocessing is kept; its head is replaced when its classes differ from the label's.
+    /// </summary>
+    public ResNet18Weights InitialWeights { get; set; } = ResNet18Weights.ImageNet;
+    /// <summary>Train only the classifier head (the backbone stays as it is).</summary>
+    public bool FreezeBackbone { get; set; }
+    /// <summary>
+    /// Data evaluated after every epoch (accuracy and loss in the log). It must hold the columns the trainer sees, so
+    /// transform it with the estimators before the trainer (e.g. <c>loadImages.Fit(train).Transform(validation)</c>).
+    /// </summary>
+    public IDataView? ValidationSet { get; set; }
+    /// <summary>When set, the trained weights are also written here (.pt with its .json card), for the command line or a later <c>FromFile</c>.</summary>
+    public string? SaveWeightsTo { get; set; }
+    /// <summary>When set, the fitted transformer also writes the 512-d features to this column.</summary>
+    public string? FeaturesColumnName { get; set; }
+    /// <summary>The fitted transformer's probabilities column.</summary>
+    public string ScoreColumnName { get; set; } = "Score";
+    /// <summary>The fitted transformer's predicted class column (key type with the class names).</summary>
+    public string PredictedLabelColumnName { get; set; } = "PredictedLabel";
+    /// <summary>Rows per ONNX Runtime call when the fitted transformer scores.</summary>
+    public int ScoringBatchSize { get; set; } = 32;
+}
+
+/// <summary>
+/// Fine-tunes a ResNet18 inside <c>Fit</c> with TorchSharp, and returns a <see cref="ResNet18ClassifierTransformer"/>
+/// (Score, key-typed PredictedLabel, optionally Features) that saves and scores like the classifier transform.
+/// </summary>
+/// <remarks>
+/// The label column must be a key type; its key values are the class names. The image column takes what the
+/// transforms take (see <see cref="ResNet18FeaturizerEstimator"/>); images are resized as the initial weights' card says
+/// and held in memory for training (3·Crop² bytes each), with pad+crop and flip augmentation. Progress goes to
+/// <c>MLContext.Log</c> (one line per epoch, with validation accuracy when <see cref="ResNet18TrainerOptions.ValidationSet"/>
+/// is given). <c>MLContext.Seed</c> seeds initialisation, data order and augmentation. With <c>MLContext.GpuDeviceId</c>
+/// set, training runs on that CUDA GPU (a TorchSharp CUDA build, <c>-p:TorchBackend=cuda</c>); without one the CPU is used
+/// when <c>MLContext.FallbackToCpu</c> is true, else <c>Fit</c> fails saying so.
+/// </remarks>
+/// <example>
+/// <code>
+/// var pipeline = ml.Transforms.Conversion.MapValueToKey("Label")
+///     .Append(ml.Transforms.LoadImages("Image", imageFolder, "ImagePath"))
+///     .Append(ml.MulticlassClassification.Trainers.ResNet18("Label", "Image", new ResNet18TrainerOptions
+///     {
+///         Epochs = 5, BatchSize = 32, InitialWeights = ResNet18Weights.ImageNet, ValidationSet = validation,
+///     }));
+/// var model = pipeline.Fit(train);
+/// var metrics = ml.MulticlassClassification.Evaluate(model.Transform(test));
+/// </code>
+/// </example>
+public sealed class ResNet18MulticlassTrainer : IEstimator<ResNet18ClassifierTransformer>
+{
+    private const string Component = "ResNet18 trainer";
+    private readonly ResNetContext context;
+    private readonly string labelColumn, imageColumn;
+    private readonly ResNet18TrainerOptions options;
+
+    internal ResNet18MulticlassTrainer(ResNetContext context, string labelColumn, string imageColumn, ResNet18TrainerOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(options.InitialWeights);
+        this.context = context;
+        this.labelColumn = labelColumn;
+        this.imageColumn = imageColumn;
+        this.options = options;
+    }
+
+    private ResNetOutputs Outputs => new(options.FeaturesColumnName, options.ScoreColumnName, options.PredictedLabelColumnName);
+
+    /// <inheritdoc/>
+    public SchemaShape GetOutputSchema(SchemaShape inputSchema)
+    {
+        ImageInput.Check(inputSchema, imageColumn, options.InitialWeights.Card.Preprocessing, Component);
+        var label = inputSchema.LastOrDefault(c => c.Name == labelColumn);
+        if (label.Name is null)
+            throw new ArgumentOutOfRangeException(nameof(inputSchema), $"{Component}: the label column '{labelColumn}' is not in the data.");
+        if (!label.IsKey)
+            throw new ArgumentOutOfRangeException(nameof(inputSchema),
+                $"{Component}: the label column '{labelColumn}' is {label.ItemType}; it needs a key type: add ml.Transforms.Conversion.MapValueToKey(\"{labelColumn}\") before it.");
+        // The class count is only known from the data: describe the output with the initial weights' head.
+        return OutputColumns.Add(inputSchema, Outputs, options.InitialWeights.Card);
+    }
+
+    /// <inheritdoc/>
+    public ResNet18ClassifierTransformer Fit(IDataView input)
+    {
+        var host = context.Environment.Register(nameof(ResNet18MulticlassTrainer));
+        using var ch = host.Start("Fit");
+        var classNames = TrainingImages.ClassNames(input.Schema, labelColumn, Component);
+        var initial = options.InitialWeights;
+        var preprocessing = initial.Card.Preprocessing;
+        var ml = context.Ml;
+
+        var train = TrainingImages.Read(ml, input, imageColumn, labelColumn, classNames, preprocessing, Component, out int unlabelled);
+        if (unlabelled > 0) ch.Warning(MessageSensitivity.None, $"{unlabelled} training rows have no label (missing key) and were left out.");
+        var validation = options.ValidationSet is null ? null : ReadValidation(ml, classNames, preprocessing, ch);
+        ch.Info(MessageSensitivity.None,
+            $"Fine-tuning {initial} on {train.Count} images of {classNames.Length} classes ({string.Join(", ", classNames.Take(10))}{(classNames.Length > 10 ? ", …" : "")}); " +
+            $"{options.Epochs} epochs, batch {options.BatchSize}, lr {options.LearningRate}{(validation is null ? "" : $", validating on {validation.Count} images")}.");
+
+        var device = Device(ch);
+        int seed = context.Seed ?? 1;
+        torch.manual_seed(seed);
+        var (model, card) = initial.LoadModel();
+        try
+        {
+            if (model.Config.NumClasses != classNames.Length || !card.Labels.SequenceEqual(classNames))
+            {
+                ch.Info(MessageSensitivity.None, $"New {classNames.Length}-class head (the initial weights have {model.Config.NumClasses} classes).");
+                model.ReplaceHead(classNames.Length);
+            }
+            if (options.FreezeBackbone) model.FreezeBackbone();
+            var trainer = new Trainer(new TrainingOptions
+            {
+                Epochs = options.Epochs, BatchSize = options.BatchSize, LearningRate = options.LearningRate, Optimizer = options.Optimizer,
+                WeightDecay = options.WeightDecay, LabelSmoothing = options.LabelSmoothing, Seed = seed,
+            }, device)
+            {
+                Progress = p =>
+                {
+                    if (p.Phase == ProgressPhase.EpochEnd && p.Metrics is { } m)
+                        ch.Info(MessageSensitivity.None,
+                            $"epoch {m.Epoch}/{options.Epochs}: train loss {m.TrainLoss:F4}, accuracy {m.TrainAccuracy:F3}" +
+                            (m.ValTop1 is { } v ? $"; validation loss {m.ValLoss:F4}, accuracy {v:F3}" : "") +
+                            $"; {m.ImagesPerSecond:F0} img/s, {m.Seconds:F1} s");
+                },
+            };
+            var result = trainer.Fit(model, train, validation);
+            model.FreezeBackbone(false);
+            model.eval();
+            model.cpu();
+            var trainedCard = card with { Architecture = model.Config, ClassNames = classNames, Preprocessing = preprocessing };
+            if (options.SaveWeightsTo is { } path)
+            {
+                WeightsFile.Save(model, trainedCard, path);
+                ch.Info(MessageSensitivity.None, $"Saved the trained weights to {path}.");
+            }
+            ch.Info(MessageSensitivity.None, $"Trained in {result.Elapsed.TotalSeconds:F1} s.");
+            var weights = ResNet18Weights.FromModel(model, trainedCard, $"ResNet18 fine-tuned from {initial}");
+            return new ResNet18ClassifierTransformer(new ResNetScoring(ml, weights, imageColumn, Outputs, options.ScoringBatchSize, input, Component));
+        }
+        finally
+        {
+            model.Dispose();
+        }
+    }
+
+    private ResNet.Training.Data.InMemoryDataset ReadValidation(MLContext ml, string[] classNames, ResNet.Training.Imaging.Preprocessing preprocessing, IChannel ch)
+    {
+        var data = options.ValidationSet!;
+        foreach (var column in new[] { imageColumn, labelColumn })
+            if (data.Schema.GetColumnOrNull(column) is null)
+                throw new ArgumentOutOfRangeException(nameof(ResNet18TrainerOptions.ValidationSet),
+                    $"{Component}: the validation set has no column '{column}'. It must hold the columns the trainer sees: " +
+                    "transform it with the estimators that come before the trainer in the pipeline (fitted on the training data).");
+        var names = TrainingImages.ClassNames(data.Schema, labelColumn, Component + " (validation set)");
+        if (!names.SequenceEqual(classNames))
+            throw new ArgumentException(
+                $"{Component}: the validation set's label '{labelColumn}' has classes {string.Join(", ", names)}, the training data {string.Join(", ", classNames)}: " +
+                "map both with the same MapValueToKey (fit it once and transform both).");
+        var set = TrainingImages.Read(ml, data, imageColumn, labelColumn, classNames, preprocessing, Component + " (validation set)", out int unlabelled);
+        if (unlabelled > 0) ch.Warning(MessageSensitivity.None, $"{unlabelled} validation rows have no label and were left out.");
+        return set;
+    }
+
+    private torch.Device Device(IChannel ch)
+    {
+        var (gpu, fallback, _) = MLNetInternals.SettingsOf(context.Environment);
+        if (gpu is not int id) return torch.CPU;
+        if (torch.cuda.is_available()) return TorchDevice.Resolve(DeviceChoice.Cuda, id);
+        if (!fallback)
+            throw new InvalidOperationException(
+                $"{Component}: MLContext.GpuDeviceId is {id} but TorchSharp sees no usable CUDA GPU. Build with -p:TorchBackend=cuda on a machine with an NVIDIA driver, or set MLContext.FallbackToCpu = true.");
+        ch.Warning(MessageSensitivity.None, $"MLContext.GpuDeviceId is {id} but no CUDA GPU is usable: training on the CPU (FallbackToCpu).");
+        return torch.CPU;
+    }
+}

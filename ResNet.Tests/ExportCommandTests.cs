@@ -71,4 +71,14 @@ public sealed class ExportCommandTests : IDisposable
         }
         Assert.False(File.Exists(Path.Combine(dir, "a.onnx")));
     }
+
+    [Fact]
+    public void Export_of_imagenet_weights_offline_says_where_to_put_the_file()
+    {
+        var run = CliRunner.RunWithEnvironment(ImageNetWeightsOptions.BaseUrlVariable, $"http://127.0.0.1:{LocalHttpServer.FreePort()}/",
+            "export", "--weights", "imagenet", "--cache-dir", dir, "--output", Path.Combine(dir, "r18.onnx"));
+        Assert.Equal(1, run.ExitCode);
+        Assert.Contains($"put it at {Path.Combine(dir, ImageNetWeightsOptions.DefaultFileName)}", run.Error);
+        Assert.False(File.Exists(Path.Combine(dir, "r18.onnx")));
+    }
 }

@@ -1,5 +1,6 @@
 using System.CommandLine;
 using ResNet.Training.Engines;
+using ResNet.Training.Model;
 using ResNet.Training.Onnx;
 using ResNet.Training.Weights;
 
@@ -40,7 +41,10 @@ internal sealed class EngineOptions
         DefaultValueFactory = _ => 0,
     };
 
-    public Option<string?> CacheDir { get; } = new("--cache-dir")
+    public Option<string?> CacheDir { get; } = CreateCacheDir();
+
+    /// <summary>A <c>--cache-dir</c> option, for verbs that load weights without an engine (export).</summary>
+    public static Option<string?> CreateCacheDir() => new("--cache-dir")
     {
         Description = $"Cache folder for --weights imagenet (default: ${ImageNetWeightsOptions.CacheVariable}, $XDG_CACHE_HOME/resnet-mlnet or ~/.cache/resnet-mlnet).",
     };
@@ -72,9 +76,7 @@ internal sealed class EngineOptions
         string weights = parse.GetValue(Weights) is { Length: > 0 } w
             ? w : throw new ArgumentException("--weights or --onnx is required: a weights file (.pt), 'imagenet', or an ONNX model from 'resnet export'.");
         var device = TorchDevice.Resolve(choice, parse.GetValue(GpuId));
-        var (model, card) = weights.Equals(ImageNet, StringComparison.OrdinalIgnoreCase) && !File.Exists(weights)
-            ? ImageNetWeights.Load(new ImageNetWeightsOptions { CacheDirectory = parse.GetValue(CacheDir) }, cancel)
-            : WeightsFile.Load(weights);
+        var (model, card) = LoadWeights(weights, parse.GetValue(CacheDir), cancel);
         try
         {
             return new TorchSharpEngine(model, adjust?.Invoke(card) ?? card, device);
@@ -85,4 +87,10 @@ internal sealed class EngineOptions
             throw;
         }
     }
+
+    /// <summary>Loads <c>--weights</c>: a weights file, or torchvision's ImageNet weights for 'imagenet' (cached in <paramref name="cacheDir"/>).</summary>
+    public static (ResNetModel Model, ModelCard Card) LoadWeights(string weights, string? cacheDir, CancellationToken cancel) =>
+        weights.Equals(ImageNet, StringComparison.OrdinalIgnoreCase) && !File.Exists(weights)
+            ? ImageNetWeights.Load(new ImageNetWeightsOptions { CacheDirectory = cacheDir }, cancel)
+            : WeightsFile.Load(weights);
 }

@@ -9,7 +9,13 @@ internal static class ExportCommand
     /// <summary>Creates the verb.</summary>
     public static Command Create()
     {
-        var weights = new Option<string>("--weights") { Description = "Weights file (model.pt, with model.json beside it when it has one).", Required = true };
+        var weights = new Option<string>("--weights")
+        {
+            Description = "Weights file (model.pt, with model.json beside it when it has one), or 'imagenet' for torchvision's ImageNet ResNet18.",
+            Required = true,
+            HelpName = "W.pt|imagenet",
+        };
+        var cacheDir = EngineOptions.CreateCacheDir();
         var output = new Option<string>("--output") { Description = "ONNX file to write.", Required = true };
         var opset = new Option<int>("--opset")
         {
@@ -23,9 +29,9 @@ internal static class ExportCommand
         var probabilities = new Option<bool>("--probabilities") { Description = "Add a 'probabilities' output (softmax of the logits)." };
         var command = new Command("export", "Export a trained model to ONNX (BatchNorm folded, dynamic batch, outputs 'features' and 'logits').")
         {
-            weights, output, opset, withPreprocessing, probabilities,
+            weights, output, opset, withPreprocessing, probabilities, cacheDir,
         };
-        CliAction.Set(command, (parse, _) =>
+        CliAction.Set(command, (parse, cancel) =>
         {
             var options = new OnnxExportOptions
             {
@@ -37,7 +43,10 @@ internal static class ExportCommand
             string weightsPath = parse.GetValue(weights)!, outputPath = parse.GetValue(output)!;
             if (Path.GetFullPath(weightsPath) == Path.GetFullPath(outputPath))
                 throw new ArgumentException($"--output {outputPath} would overwrite the weights file; choose another name, e.g. model.onnx.");
-            var info = OnnxExporter.Export(weightsPath, outputPath, options);
+            var (model, card) = EngineOptions.LoadWeights(weightsPath, parse.GetValue(cacheDir), cancel);
+            OnnxModelInfo info;
+            using (model)
+                info = OnnxExporter.Export(model, card, outputPath, options);
             var a = info.Card.Architecture;
             Console.WriteLine($"wrote {outputPath} ({new FileInfo(outputPath).Length / 1e6:F1} MB, opset {info.Opset})");
             Console.WriteLine($"  model:   blocks [{string.Join(",", a.BlocksPerStage)}], {a.Stem} stem, {a.NumClasses} classes, BatchNorm folded");

@@ -86,7 +86,7 @@ public class CliTests(CliFixture fixture) : IClassFixture<CliFixture>
             Path.Combine(fixture.Images, "other"), "--output", csv, "--on-error", "fail");
         Assert.True(run.ExitCode == 0, run.Error);
         var names = ReadCsv(csv).Skip(1).Select(r => Path.GetRelativePath(Path.Combine(fixture.Images, "good"), r[0])).ToList();
-        Assert.Equal(["UPPER.PNG", "gray.jpg", "gray.png", Path.Combine("nested", "deep.png"), "palette.png", "rgb.bmp", "rgb.jpg", "rgba.png", "trailer.jpg"], names);
+        Assert.Equal(["UPPER.PNG", "gray.jpg", "gray.png", Path.Combine("nested", "deep.png"), "palette.png", "progressive.jpg", "rgb.bmp", "rgb.jpg", "rgba.png", "trailer.jpg"], names);
     }
 
     [Fact]

@@ -62,6 +62,9 @@ public class ImageDecodingTests(CliFixture fixture) : IClassFixture<CliFixture>
         Assert.NotNull(ImageIntegrity.FindTruncation(insideSegment));
         foreach (int cut in new[] { 2, 3, 100, jpeg.Length / 2, jpeg.Length - 1 })
             Assert.NotNull(ImageIntegrity.FindTruncation(jpeg[..cut]));
+        var progressive = File.ReadAllBytes(Path.Combine(fixture.Images, "good", "progressive.jpg"));
+        Assert.Null(ImageIntegrity.FindTruncation(progressive)); // several scans, each walked
+        Assert.NotNull(ImageIntegrity.FindTruncation(progressive[..(progressive.Length * 3 / 4)]));
         var png = File.ReadAllBytes(Path.Combine(fixture.Images, "good", "gray.png"));
         Assert.Null(ImageIntegrity.FindTruncation(png));
         Assert.NotNull(ImageIntegrity.FindTruncation(png[..(png.Length - 1)]));

@@ -1,7 +1,7 @@
 """Writes the image files of the command-line and decoding tests (ResNet.Tests/CliTests.cs) into OUT.
 
   good/   readable images in every supported flavour, 48x40 (non-square), seeded random content:
-          rgb.jpg, gray.jpg (8-bit grayscale JPEG), gray.png, rgba.png (varying alpha), palette.png,
+          rgb.jpg, gray.jpg (8-bit grayscale JPEG), progressive.jpg, gray.png, rgba.png (varying alpha), palette.png,
           rgb.bmp (24-bit), UPPER.PNG, nested/deep.png, trailer.jpg (bytes after the end-of-image marker)
   bad/    unreadable ones: empty.png, text.jpg (not an image), truncated.jpg, truncated.png, truncated.bmp
   ref/    what the good ones must decode to, as RGB PNGs: gray.png, palette.png, rgb.bmp.png as PIL's
@@ -41,6 +41,7 @@ def main(out):
     rgb = noise("RGB", size, 1)
     rgb.save(good("rgb.jpg"), quality=95)
     noise("L", size, 2).save(good("gray.jpg"), quality=95)
+    noise("RGB", size, 9).save(good("progressive.jpg"), quality=90, progressive=True, optimize=True)
     gray = noise("L", size, 3)
     gray.save(good("gray.png"))
     gray.convert("RGB").save(ref("gray.png"))

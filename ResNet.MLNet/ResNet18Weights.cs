@@ -69,8 +69,15 @@ public sealed class ResNet18Weights
         return new ResNet18Weights(path, card, () => ExportWithPreprocessing(WeightsFile.Load(path)), () => WeightsFile.Load(path));
     }
 
-    /// <summary>Weights of a network trained in this process (the trainer's result); the model is exported at once.</summary>
-    internal static ResNet18Weights FromModel(ResNetModel model, ModelCard card, string source)
+    /// <summary>
+    /// Weights of a network held in this process (trained with <c>ResNet.Training</c>'s <c>Trainer</c>, or the trainer
+    /// estimator's result), for the featurizer and classifier transforms. The model is exported to ONNX at once, so later
+    /// changes to it are not seen; fine-tuning from these weights needs a saved <c>.pt</c> file instead.
+    /// </summary>
+    /// <param name="model">The network (not disposed, not changed).</param>
+    /// <param name="card">Its class names and preprocessing.</param>
+    /// <param name="source">How the weights are described in messages.</param>
+    public static ResNet18Weights FromModel(ResNetModel model, ModelCard card, string source = "in-memory model")
     {
         var bytes = ExportWithPreprocessing((model, card), disposeModel: false);
         return new ResNet18Weights(source, card with { Architecture = model.Config }, () => bytes, loadModel: null);

@@ -6,7 +6,7 @@ namespace ResNet.Tests;
 internal static class Processes
 {
     /// <summary>Runs <paramref name="fileName"/> and returns its standard output and error.</summary>
-    public static string Run(string fileName, string arguments, string workingDirectory)
+    public static string Run(string fileName, string arguments, string workingDirectory, TimeSpan? timeout = null)
     {
         var info = new ProcessStartInfo(fileName, arguments)
         {
@@ -15,7 +15,11 @@ internal static class Processes
         using var process = Process.Start(info)!;
         var stdout = process.StandardOutput.ReadToEndAsync();
         var stderr = process.StandardError.ReadToEndAsync();
-        Assert.True(process.WaitForExit(TimeSpan.FromMinutes(5)), $"{fileName} {arguments} did not finish");
+        if (!process.WaitForExit(timeout ?? TimeSpan.FromMinutes(5)))
+        {
+            process.Kill(entireProcessTree: true);
+            Assert.Fail($"{fileName} {arguments} did not finish in {timeout ?? TimeSpan.FromMinutes(5)}");
+        }
         string output = stdout.Result + stderr.Result;
         Assert.True(process.ExitCode == 0, $"{fileName} {arguments} failed ({process.ExitCode}):\n{output}");
         return output;

@@ -3,6 +3,7 @@ using Microsoft.ML.Data;
 using ResNet.MLNet;
 using ResNet.Training.Engines;
 using ResNet.Training.Imaging;
+using ResNet.Training.Onnx;
 
 namespace ResNet.Tests;
 
@@ -174,6 +175,32 @@ public class ResNetTransformTests(MLNetFixture fx)
             Assert.Equal(fromImages[i], fromBytes[i]);
             Assert.Equal(fromImages[i], fromPixels[i]);
         }
+    }
+
+    [Fact]
+    public void Weights_from_an_exported_onnx_model_give_the_same_features_as_the_pt_file()
+    {
+        var ml = new MLContext(1);
+        var files = fx.TestFiles.Where((_, i) => i % 20 == 7).ToArray();
+        var data = MLNetFixture.Data(ml, files);
+        string dir = TestPaths.NewTempDir(), withPrep = Path.Combine(dir, "with.onnx"), without = Path.Combine(dir, "without.onnx");
+        OnnxExporter.Export(fx.WeightsPath, withPrep, new OnnxExportOptions { WithPreprocessing = true });
+        OnnxExporter.Export(fx.WeightsPath, without, new OnnxExportOptions());
+
+        var onnx = ResNet18Weights.FromFile(withPrep);
+        Assert.Equal(fx.ClassNames, onnx.Card.ClassNames);
+        Assert.Equal(fx.Preprocessing.Resize, onnx.Card.Preprocessing.Resize);
+        float[][] Features(ResNet18Weights weights) => ml.Transforms.LoadImages("Image", null, "ImagePath")
+            .Append(ml.Transforms.ResNet18Featurizer("Features", "Image", weights)).Fit(data).Transform(data)
+            .GetColumn<float[]>("Features").ToArray();
+        var expected = Features(fx.Weights);
+        var actual = Features(onnx);
+        for (int i = 0; i < files.Length; i++)
+            Assert.True(OnnxTestModels.MaxAbsDiff(expected[i], actual[i]) <= 1e-5, $"row {i}");
+
+        var e = Assert.Throws<InvalidDataException>(() => ResNet18Weights.FromFile(without));
+        Assert.Contains("--with-preprocessing", e.Message);
+        Assert.Throws<FileNotFoundException>(() => ResNet18Weights.FromFile(Path.Combine(dir, "none.pt")));
     }
 
     [Fact]

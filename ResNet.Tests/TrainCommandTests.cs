@@ -1,18 +1,34 @@
 namespace ResNet.Tests;
 
 /// <summary>The train and evaluate verbs end to end on a tiny image folder.</summary>
-public class TrainCommandTests
+public class TrainCommandTests : IDisposable
 {
+    private readonly List<string> folders = [];
+
+    /// <summary>A scratch folder deleted after the test: checkpoints of ResNet18 are tens of MB each.</summary>
+    private string Temp()
+    {
+        string dir = TestPaths.NewTempDir();
+        folders.Add(dir);
+        return dir;
+    }
+
+    public void Dispose()
+    {
+        foreach (var dir in folders)
+            if (Directory.Exists(dir)) Directory.Delete(dir, recursive: true);
+    }
+
     [Fact]
     public void Train_evaluate_and_resume_from_the_command_line()
     {
-        string data = TestPaths.NewTempDir();
+        string data = Temp();
         for (int i = 0; i < 6; i++)
             foreach (var (split, cls) in new[] { ("train", "ant"), ("train", "bee"), ("test", "ant"), ("test", "bee") })
                 if (split == "train" || i < 2)
                     TestImages.Noise(Path.Combine(data, split, cls, $"{i}.png"), 16, (cls.GetHashCode() & 0xFFFF) + i);
         File.WriteAllBytes(Path.Combine(data, "train", "bee", "broken.jpg"), [0xFF, 0xD8, 0xFF, 0, 1]);
-        string run = Path.Combine(TestPaths.NewTempDir(), "run");
+        string run = Path.Combine(Temp(), "run");
         string[] common = ["--data", data, "--stem", "small", "--image-size", "16", "--batch-size", "4", "--output", run, "--val-split", "0.2"];
 
         var train = CliRunner.Run(["train", "--epochs", "1", .. common]);
@@ -33,7 +49,7 @@ public class TrainCommandTests
         Assert.Contains("(resuming)", resumed.Out);
         Assert.Equal(3, File.ReadAllLines(Path.Combine(run, "metrics.csv")).Length);
 
-        string report = TestPaths.NewTempDir();
+        string report = Temp();
         var evaluate = CliRunner.Run("evaluate", "--weights", Path.Combine(run, "checkpoints", "last", "model.pt"), "--data", data, "--output", report);
         Assert.True(evaluate.ExitCode == 0, evaluate.Error + evaluate.Out);
         Assert.Contains("accuracy: ", evaluate.Out);
@@ -45,14 +61,14 @@ public class TrainCommandTests
     [Fact]
     public void Bad_arguments_give_one_clear_line()
     {
-        var missing = CliRunner.Run("train", "--data", "/no/such/folder", "--output", Path.Combine(TestPaths.NewTempDir(), "r"));
+        var missing = CliRunner.Run("train", "--data", "/no/such/folder", "--output", Path.Combine(Temp(), "r"));
         Assert.Equal(1, missing.ExitCode);
         Assert.StartsWith("error: --data /no/such/folder: no such folder", missing.Error);
         Assert.DoesNotContain("   at ", missing.Error);
         var lr = CliRunner.Run("train", "--data", "fashion-mnist", "--lr", "-1");
         Assert.Equal(1, lr.ExitCode);
         Assert.Contains("--lr must be a positive number", lr.Error);
-        var resume = CliRunner.Run("train", "--resume", "--output", TestPaths.NewTempDir());
+        var resume = CliRunner.Run("train", "--resume", "--output", Temp());
         Assert.Contains("is not a run folder", resume.Error);
     }
 }

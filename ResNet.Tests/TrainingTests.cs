@@ -8,8 +8,24 @@ using static TorchSharp.torch;
 namespace ResNet.Tests;
 
 /// <summary>The trainer: schedules, exact resume, atomic checkpoints, the NaN guard, and real learning on CIFAR-10 images.</summary>
-public class TrainingTests
+public class TrainingTests : IDisposable
 {
+    private readonly List<string> folders = [];
+
+    /// <summary>A scratch folder deleted after the test: checkpoints of ResNet18 are tens of MB each.</summary>
+    private string Temp()
+    {
+        string dir = TestPaths.NewTempDir();
+        folders.Add(dir);
+        return dir;
+    }
+
+    public void Dispose()
+    {
+        foreach (var dir in folders)
+            if (Directory.Exists(dir)) Directory.Delete(dir, recursive: true);
+    }
+
     private static readonly ResNetConfig TinyConfig = new()
     {
         NumClasses = 4, Stem = StemKind.Small, BlocksPerStage = [1, 1, 1, 1], Widths = [8, 16, 16, 16],
@@ -59,12 +75,12 @@ public class TrainingTests
         using var init = TinyModel();
         var initial = Snapshot(init);
 
-        string dirA = TestPaths.NewTempDir();
+        string dirA = Temp();
         using var a = TinyModel(initial);
         var resultA = new Trainer(TinyOptions(optimizer)) { RunDirectory = dirA }.Fit(a, train, val);
         Assert.False(resultA.Interrupted);
 
-        string dirB = TestPaths.NewTempDir();
+        string dirB = Temp();
         using var cts = new CancellationTokenSource();
         using var b1 = TinyModel(initial);
         var first = new Trainer(TinyOptions(optimizer))
@@ -98,7 +114,7 @@ public class TrainingTests
     public void A_failed_checkpoint_write_leaves_the_previous_one_loadable()
     {
         var data = DataTests.Tiny(24, 4, 12, seed: 4);
-        string dir = TestPaths.NewTempDir();
+        string dir = Temp();
         using var model = TinyModel();
         new Trainer(TinyOptions() with { Epochs = 1 }) { RunDirectory = dir }.Fit(model, data);
         string last = Trainer.CheckpointPath(dir, Trainer.LastName);
@@ -142,7 +158,7 @@ public class TrainingTests
     public void A_nan_loss_stops_the_run_naming_epoch_step_and_rate_and_keeps_the_last_checkpoint()
     {
         var data = DataTests.Tiny(24, 4, 12, seed: 5);
-        string dir = TestPaths.NewTempDir();
+        string dir = Temp();
         using var model = TinyModel();
         new Trainer(TinyOptions() with { Epochs = 1 }) { RunDirectory = dir }.Fit(model, data);
         string last = Trainer.CheckpointPath(dir, Trainer.LastName);
@@ -170,7 +186,7 @@ public class TrainingTests
         var train = new SubsetDataset(all, picked);
         using var test = ImageFolderDataset.Open(Path.Combine(TestPaths.Cifar10, "test"), preprocessing, all.ClassNames);
         var val = new SubsetDataset(test, Enumerable.Range(0, test.Count).Where(i => i % 10 == 0).ToArray());
-        string dir = TestPaths.NewTempDir();
+        string dir = Temp();
         torch.manual_seed(3);
         // ResNet18's layout with a quarter of the filters keeps the test quick; the small stem works at 32² as CIFAR needs.
         using var model = new ResNetModel(ResNetConfig.ResNet18(10, StemKind.Small) with { Widths = [16, 32, 64, 128] });
@@ -204,7 +220,7 @@ public class TrainingTests
         Assert.Equal(3, m.Support(0));
         Assert.Equal(2.0 / 3, m.Recall(0), 9);
         Assert.Equal(1.0 / 3, m.Precision(1), 9);
-        string path = Path.Combine(TestPaths.NewTempDir(), "r.csv");
+        string path = Path.Combine(Temp(), "r.csv");
         m.WriteReport(path, ["a", "b,c", "d"]);
         var lines = File.ReadAllLines(path);
         Assert.Equal("class,support,correct,precision,recall,f1", lines[0]);

@@ -23,7 +23,7 @@ internal static class MainJob
         ValidationFraction = 0.05,
         Options = new TrainingOptions
         {
-            Epochs = 8, BatchSize = 128, LearningRate = 0.1, Optimizer = OptimizerKind.Sgd, Nesterov = true, Momentum = 0.9,
+            Epochs = 12, BatchSize = 128, LearningRate = 0.1, Optimizer = OptimizerKind.Sgd, Nesterov = true, Momentum = 0.9,
             WeightDecay = 5e-4, Schedule = ScheduleKind.OneCycle, LabelSmoothing = 0.1, Seed = 1, Workers = 3,
         },
     };

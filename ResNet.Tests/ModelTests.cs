@@ -138,4 +138,25 @@ public class ModelTests
         }
         Assert.Equal(before, DisposeScopeManager.Statistics.ThreadTotalLiveCount);
     }
+
+    [Fact]
+    public void Tracked_batch_norm_matches_TorchSharp_batch_norm_in_training_and_evaluation()
+    {
+        using var ours = new TrackedBatchNorm2d(8);
+        using var theirs = nn.BatchNorm2d(8);
+        Assert.Equal(theirs.state_dict().Keys.OrderBy(k => k), ours.state_dict().Keys.OrderBy(k => k));
+        using var scope = NewDisposeScope();
+        for (int step = 0; step < 3; step++)
+        {
+            var x = randn(4, 8, 5, 5) * 3 + 1;
+            Assert.True(ours.forward(x).allclose(theirs.forward(x), rtol: 0, atol: 1e-6));
+        }
+        foreach (var key in new[] { "running_mean", "running_var", "num_batches_tracked" })
+            Assert.True(ours.state_dict()[key].equal(theirs.state_dict()[key]).all().item<bool>(), key);
+        Assert.Equal(3L, ours.state_dict()["num_batches_tracked"].item<long>());
+        ours.eval(); theirs.eval();
+        var y = randn(2, 8, 5, 5);
+        Assert.True(ours.forward(y).allclose(theirs.forward(y), rtol: 0, atol: 1e-6));
+        Assert.Equal(3L, ours.state_dict()["num_batches_tracked"].item<long>());
+    }
 }

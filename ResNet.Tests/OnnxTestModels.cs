@@ -21,7 +21,8 @@ internal static class OnnxTestModels
     {
         manual_seed(seed);
         var model = new ResNetModel(config);
-        var norms = model.modules().OfType<BatchNorm2d>().ToList();
+        var norms = model.modules().OfType<TrackedBatchNorm2d>().ToList();
+        Assert.NotEmpty(norms);
         using (no_grad())
             foreach (var bn in norms)
             {

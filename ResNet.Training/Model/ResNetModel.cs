@@ -13,7 +13,7 @@ namespace ResNet.Training.Model;
 public sealed class ResNetModel : nn.Module<Tensor, Tensor>
 {
     private readonly Conv2d conv1;
-    private readonly BatchNorm2d bn1;
+    private readonly TrackedBatchNorm2d bn1;
     private readonly ReLU relu;
     private readonly MaxPool2d? maxpool;
     private readonly Sequential layer1, layer2, layer3, layer4;
@@ -43,7 +43,7 @@ public sealed class ResNetModel : nn.Module<Tensor, Tensor>
         {
             conv1 = nn.Conv2d(3, w[0], 3, stride: 1, padding: 1, bias: false);
         }
-        bn1 = nn.BatchNorm2d(w[0]);
+        bn1 = new TrackedBatchNorm2d(w[0]);
         relu = nn.ReLU(inplace: true);
         layer1 = MakeStage(w[0], w[0], config.BlocksPerStage[0], 1, config.Padding);
         layer2 = MakeStage(w[0], w[1], config.BlocksPerStage[1], 2, config.Padding);
@@ -77,7 +77,7 @@ public sealed class ResNetModel : nn.Module<Tensor, Tensor>
                 case Conv2d conv:
                     nn.init.kaiming_normal_(conv.weight, mode: nn.init.FanInOut.FanOut, nonlinearity: nn.init.NonlinearityType.ReLU);
                     break;
-                case BatchNorm2d bn:
+                case TrackedBatchNorm2d bn:
                     nn.init.ones_(bn.weight);
                     nn.init.zeros_(bn.bias);
                     break;

@@ -12,10 +12,10 @@ namespace ResNet.Training.Model;
 public sealed class ResidualBlock : nn.Module<Tensor, Tensor>
 {
     private readonly Conv2d conv1;
-    private readonly BatchNorm2d bn1;
+    private readonly TrackedBatchNorm2d bn1;
     private readonly ReLU relu;
     private readonly Conv2d conv2;
-    private readonly BatchNorm2d bn2;
+    private readonly TrackedBatchNorm2d bn2;
     private readonly Sequential? downsample;
     private readonly long[]? conv1Pad;
 
@@ -25,14 +25,14 @@ public sealed class ResidualBlock : nn.Module<Tensor, Tensor>
     {
         conv1 = nn.Conv2d(inChannels, outChannels, 3, stride: stride, padding: StridedPadding.Symmetric(padding, 3, stride), bias: false);
         conv1Pad = StridedPadding.Explicit(padding, 3, stride);
-        bn1 = nn.BatchNorm2d(outChannels);
+        bn1 = new TrackedBatchNorm2d(outChannels);
         relu = nn.ReLU(inplace: true);
         conv2 = nn.Conv2d(outChannels, outChannels, 3, stride: 1, padding: 1, bias: false);
-        bn2 = nn.BatchNorm2d(outChannels);
+        bn2 = new TrackedBatchNorm2d(outChannels);
         if (stride != 1 || inChannels != outChannels)
             downsample = nn.Sequential(
                 ("0", nn.Conv2d(inChannels, outChannels, 1, stride: stride, bias: false)),
-                ("1", nn.BatchNorm2d(outChannels)));
+                ("1", new TrackedBatchNorm2d(outChannels)));
         RegisterComponents();
     }
 
@@ -40,7 +40,7 @@ public sealed class ResidualBlock : nn.Module<Tensor, Tensor>
     public bool HasProjection => downsample is not null;
 
     /// <summary>The BatchNorm that closes the residual branch (zero-initialised on request).</summary>
-    internal BatchNorm2d LastNorm => bn2;
+    internal TrackedBatchNorm2d LastNorm => bn2;
 
     /// <inheritdoc/>
     public override Tensor forward(Tensor x)

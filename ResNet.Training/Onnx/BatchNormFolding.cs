@@ -12,7 +12,7 @@ namespace ResNet.Training.Onnx;
 internal static class BatchNormFolding
 {
     /// <summary>The folded weight (shape of <paramref name="convWeight"/>) and bias (one per output channel), as float32.</summary>
-    public static (float[] Weight, float[] Bias) Fold(Tensor convWeight, BatchNorm2d bn)
+    public static (float[] Weight, float[] Bias) Fold(Tensor convWeight, BatchNorm bn)
     {
         if (bn.weight is null || bn.bias is null || bn.running_mean is null || bn.running_var is null)
             throw new ArgumentException("Only affine BatchNorm layers with running statistics can be folded.");

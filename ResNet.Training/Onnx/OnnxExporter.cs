@@ -134,7 +134,7 @@ public static class OnnxExporter
     /// <summary>A convolution with its BatchNorm folded in (see <see cref="BatchNormFolding"/>).</summary>
     private static string ConvBn(OnnxGraphBuilder g, Dictionary<string, torch.nn.Module> modules, string convName, string bnName, string x, long stride, long[] pads)
     {
-        if (!modules.TryGetValue(convName, out var c) || c is not Conv2d conv || !modules.TryGetValue(bnName, out var n) || n is not BatchNorm2d bn)
+        if (!modules.TryGetValue(convName, out var c) || c is not Conv2d conv || !modules.TryGetValue(bnName, out var n) || n is not TrackedBatchNorm2d bn)
             throw new ArgumentException($"The model has no convolution '{convName}' followed by BatchNorm '{bnName}'.");
         var (weight, bias) = BatchNormFolding.Fold(conv.weight!, bn);
         var shape = conv.weight!.shape;

@@ -3,21 +3,11 @@ namespace ResNet.Tests;
 /// <summary>The train and evaluate verbs end to end on a tiny image folder.</summary>
 public class TrainCommandTests : IDisposable
 {
-    private readonly List<string> folders = [];
+    private readonly ScratchFolders scratch = new();
 
-    /// <summary>A scratch folder deleted after the test: checkpoints of ResNet18 are tens of MB each.</summary>
-    private string Temp()
-    {
-        string dir = TestPaths.NewTempDir();
-        folders.Add(dir);
-        return dir;
-    }
+    private string Temp() => scratch.New();
 
-    public void Dispose()
-    {
-        foreach (var dir in folders)
-            if (Directory.Exists(dir)) Directory.Delete(dir, recursive: true);
-    }
+    public void Dispose() => scratch.Dispose();
 
     [Fact]
     public void Train_evaluate_and_resume_from_the_command_line()

@@ -10,21 +10,11 @@ namespace ResNet.Tests;
 /// <summary>The trainer: schedules, exact resume, atomic checkpoints, the NaN guard, and real learning on CIFAR-10 images.</summary>
 public class TrainingTests : IDisposable
 {
-    private readonly List<string> folders = [];
+    private readonly ScratchFolders scratch = new();
 
-    /// <summary>A scratch folder deleted after the test: checkpoints of ResNet18 are tens of MB each.</summary>
-    private string Temp()
-    {
-        string dir = TestPaths.NewTempDir();
-        folders.Add(dir);
-        return dir;
-    }
+    private string Temp() => scratch.New();
 
-    public void Dispose()
-    {
-        foreach (var dir in folders)
-            if (Directory.Exists(dir)) Directory.Delete(dir, recursive: true);
-    }
+    public void Dispose() => scratch.Dispose();
 
     private static readonly ResNetConfig TinyConfig = new()
     {

@@ -40,6 +40,18 @@ public sealed record Preprocessing
     /// <summary>Floats per resized image: 3 × Resize × Resize.</summary>
     [JsonIgnore] public int ResizedLength => 3 * Resize * Resize;
 
+    /// <summary>Where the centre crop starts in the Resize² square, on both axes.</summary>
+    [JsonIgnore] public int CropOffset => (Resize - Crop) / 2;
+
+    /// <summary>
+    /// Per-channel factor and offset of the normalisation, <c>x · Scale[c] − Shift[c]</c> for 0–255 values
+    /// (<c>Scale = 1/(255·std)</c>, <c>Shift = mean/std</c>). Every implementation (C# and the ONNX graph) uses these
+    /// very float32 constants, so they agree to the bit.
+    /// </summary>
+    [JsonIgnore] public (float[] Scale, float[] Shift) Normalisation =>
+        (Enumerable.Range(0, 3).Select(c => 1f / (255f * Std[c])).ToArray(),
+         Enumerable.Range(0, 3).Select(c => Mean[c] / Std[c]).ToArray());
+
     /// <summary>Throws when the values cannot work.</summary>
     public Preprocessing Validated()
     {
@@ -59,10 +71,11 @@ public sealed record Preprocessing
         if (resized.Length != ResizedLength)
             throw new ArgumentException($"Expected 3×{Resize}×{Resize} = {ResizedLength} pixel values, got {resized.Length}.");
         if (dest.Length < InputLength) throw new ArgumentException($"Destination holds {dest.Length} floats; {InputLength} needed.");
-        int offset = (Resize - Crop) / 2;
+        int offset = CropOffset;
+        var (scales, shifts) = Normalisation;
         for (int c = 0; c < 3; c++)
         {
-            float scale = 1f / (255f * Std[c]), shift = Mean[c] / Std[c];
+            float scale = scales[c], shift = shifts[c];
             for (int y = 0; y < Crop; y++)
             {
                 var src = resized.Slice(c * Resize * Resize + (y + offset) * Resize + offset, Crop);
@@ -84,9 +97,10 @@ public sealed record Preprocessing
     public void Normalise(Span<float> planes)
     {
         int plane = Crop * Crop;
+        var (scales, shifts) = Normalisation;
         for (int c = 0; c < 3; c++)
         {
-            float scale = 1f / (255f * Std[c]), shift = Mean[c] / Std[c];
+            float scale = scales[c], shift = shifts[c];
             var p = planes.Slice(c * plane, plane);
             for (int i = 0; i < p.Length; i++) p[i] = p[i] * scale - shift;
         }

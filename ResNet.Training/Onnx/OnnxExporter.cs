@@ -120,13 +120,12 @@ public static class OnnxExporter
     /// <summary>Centre crop (Slice) from Resize² to Crop², then x·1/(255·std) − mean/std: the same float32 arithmetic as <see cref="Imaging.Preprocessing.CropAndNormalise(ReadOnlySpan{float})"/>.</summary>
     private static string Preprocess(OnnxGraphBuilder g, string x, Imaging.Preprocessing prep)
     {
-        long offset = (prep.Resize - prep.Crop) / 2;
+        long offset = prep.CropOffset;
         x = g.Node("Slice", "crop", [x,
             g.Int64Initializer("crop.starts", [offset, offset]),
             g.Int64Initializer("crop.ends", [offset + prep.Crop, offset + prep.Crop]),
             g.Int64Initializer("crop.axes", [2L, 3L])]);
-        var scale = Enumerable.Range(0, 3).Select(c => 1f / (255f * prep.Std[c])).ToArray();
-        var shift = Enumerable.Range(0, 3).Select(c => prep.Mean[c] / prep.Std[c]).ToArray();
+        var (scale, shift) = prep.Normalisation;
         x = g.Node("Mul", "normalise.scale", [x, g.Initializer("normalise.scale_factor", scale, 1, 3, 1, 1)]);
         return g.Node("Sub", "normalise", [x, g.Initializer("normalise.shift", shift, 1, 3, 1, 1)]);
     }

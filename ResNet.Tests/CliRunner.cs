@@ -1,4 +1,4 @@
-using ResNet.Training;
+using ResNet.Cli;
 
 namespace ResNet.Tests;
 

@@ -203,17 +203,17 @@ public class CliTests(CliFixture fixture) : IClassFixture<CliFixture>
     [Fact]
     public void Csv_fields_are_quoted_only_when_needed_and_floats_round_trip()
     {
-        Assert.Equal("plain/path.png", ResNet.Training.Cli.CsvFile.Quote("plain/path.png"));
-        Assert.Equal("\"a,b\"", ResNet.Training.Cli.CsvFile.Quote("a,b"));
-        Assert.Equal("\"say \"\"hi\"\"\"", ResNet.Training.Cli.CsvFile.Quote("say \"hi\""));
-        Assert.Equal("\" lead\"", ResNet.Training.Cli.CsvFile.Quote(" lead"));
+        Assert.Equal("plain/path.png", ResNet.Cli.CsvFile.Quote("plain/path.png"));
+        Assert.Equal("\"a,b\"", ResNet.Cli.CsvFile.Quote("a,b"));
+        Assert.Equal("\"say \"\"hi\"\"\"", ResNet.Cli.CsvFile.Quote("say \"hi\""));
+        Assert.Equal("\" lead\"", ResNet.Cli.CsvFile.Quote(" lead"));
         string path = Output("r.csv");
         float[] values = [1f / 3, -2.5e-8f, float.MaxValue, 0.1f];
         var previous = CultureInfo.CurrentCulture;
         CultureInfo.CurrentCulture = new CultureInfo("de-DE"); // a decimal comma must not leak into the file
         try
         {
-            using var csv = new ResNet.Training.Cli.CsvFile(path);
+            using var csv = new ResNet.Cli.CsvFile(path);
             csv.WriteRow(["x"], values);
             csv.Commit();
         }

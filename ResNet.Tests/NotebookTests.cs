@@ -37,13 +37,13 @@ public class NotebookTests
     private static readonly object PublishLock = new();
     private static bool published;
 
-    /// <summary>Publishes ResNet.MLNet (with its dependencies) to artifacts/notebook-lib, as the notebooks' README says.</summary>
+    /// <summary>Publishes ResNet.MLNet with the native backends (notebooks/NotebookLib) to artifacts/notebook-lib, as the notebooks' README says.</summary>
     private static void PublishLibrary()
     {
         lock (PublishLock)
         {
             if (published) return;
-            Processes.Run("dotnet", "publish ResNet.MLNet -c Release -r linux-x64 --self-contained false -o artifacts/notebook-lib",
+            Processes.Run("dotnet", "publish notebooks/NotebookLib -c Release -r linux-x64 --self-contained false -o artifacts/notebook-lib",
                 TestPaths.RepoRoot, TimeSpan.FromMinutes(10));
             published = true;
         }

@@ -16,8 +16,8 @@ for d in "$source_images"/*/; do
 done
 one=$(find "$work/images" -type l | sort | head -n 1)
 n=$(find "$work/images" -type l | wc -l)
-dotnet build ResNet.Training -c Release -v q -nologo >/dev/null
-resnet=(dotnet ResNet.Training/bin/Release/net10.0/ResNet.Training.dll)
+dotnet build ResNet.Cli -c Release -v q -nologo >/dev/null
+resnet=(dotnet ResNet.Cli/bin/Release/net10.0/resnet.dll)
 
 # Seeded torchvision ResNet18: the architecture is what costs time, not the weights' values.
 /usr/bin/python3 -c "import torch, torchvision; torch.manual_seed(0); torch.save(torchvision.models.resnet18().state_dict(), '$work/r18.pt')"

@@ -7,8 +7,8 @@
 # full:          all 60,000 Fashion-MNIST training images, EPOCHS (default 8) epochs, then the 10,000 test images.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-dotnet build ResNet.Training -c Release -v q -nologo >/dev/null
-resnet=(dotnet ResNet.Training/bin/Release/net10.0/ResNet.Training.dll)
+dotnet build ResNet.Cli -c Release -v q -nologo >/dev/null
+resnet=(dotnet ResNet.Cli/bin/Release/net10.0/resnet.dll)
 py=/usr/bin/python3
 out=${OUT:-/tmp/resnet-train-bench}
 rm -rf "$out"; mkdir -p "$out"

@@ -1,6 +1,6 @@
 using System.CommandLine;
 
-namespace ResNet.Training.Cli;
+namespace ResNet.Cli;
 
 /// <summary><c>featurize</c>: the 512-d penultimate features of each image, as CSV (path, f0..f511).</summary>
 internal static class FeaturizeCommand
@@ -36,7 +36,7 @@ internal static class FeaturizeCommand
     }
 
     /// <summary>One line saying how images are prepared, so runs are reproducible from their logs.</summary>
-    internal static string Describe(Imaging.Preprocessing p) =>
+    internal static string Describe(ResNet.Training.Imaging.Preprocessing p) =>
         string.Create(System.Globalization.CultureInfo.InvariantCulture,
             $"resize {p.Resize}, crop {p.Crop}, mean {string.Join(",", p.Mean)}, std {string.Join(",", p.Std)}");
 }

@@ -1,4 +1,4 @@
-namespace ResNet.Training.Cli;
+namespace ResNet.Cli;
 
 /// <summary>Class names from a text file, one per line in logit order (trailing blank lines ignored).</summary>
 internal static class LabelsFile

@@ -8,7 +8,7 @@ using ResNet.Training.Training;
 using ResNet.Training.Weights;
 using TorchSharp;
 
-namespace ResNet.Training.Cli;
+namespace ResNet.Cli;
 
 /// <summary>The <c>train</c> verb: trains ResNet18 on an image folder or Fashion-MNIST, with checkpoints, metrics and plots.</summary>
 internal static class TrainCommand

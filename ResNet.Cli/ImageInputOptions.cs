@@ -1,6 +1,6 @@
 using System.CommandLine;
 
-namespace ResNet.Training.Cli;
+namespace ResNet.Cli;
 
 /// <summary><c>--images</c>, <c>--batch-size</c> and <c>--on-error</c>: which images a verb reads and how.</summary>
 internal sealed class ImageInputOptions

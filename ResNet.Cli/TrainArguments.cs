@@ -3,7 +3,7 @@ using System.Text.Json.Serialization;
 using ResNet.Training.Model;
 using ResNet.Training.Training;
 
-namespace ResNet.Training.Cli;
+namespace ResNet.Cli;
 
 /// <summary>The <c>train</c> verb's arguments; saved as <c>run.json</c> in the run folder so <c>--resume</c> repeats them.</summary>
 internal sealed record TrainArguments

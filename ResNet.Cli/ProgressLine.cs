@@ -1,7 +1,7 @@
 using System.Diagnostics;
 using System.Globalization;
 
-namespace ResNet.Training.Cli;
+namespace ResNet.Cli;
 
 /// <summary>Progress of a long run on standard error: images done of the total and images per second, at most every two seconds.</summary>
 internal sealed class ProgressLine(TextWriter error, string verb, int total)

@@ -3,7 +3,7 @@ using System.Globalization;
 using ResNet.Training.Imaging;
 using ResNet.Training.Weights;
 
-namespace ResNet.Training.Cli;
+namespace ResNet.Cli;
 
 /// <summary><c>--resize</c>, <c>--crop</c>, <c>--mean</c>, <c>--std</c>: overrides of the model card's preprocessing.</summary>
 internal sealed class PreprocessingOptions

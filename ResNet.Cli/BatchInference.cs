@@ -2,7 +2,7 @@ using ResNet.Training.Engines;
 using ResNet.Training.Imaging;
 using ResNet.Training.Onnx;
 
-namespace ResNet.Training.Cli;
+namespace ResNet.Cli;
 
 /// <summary>
 /// Runs an engine over image files in batches: decode and resize (<see cref="ImageLoader"/>), crop and normalise

@@ -2,7 +2,7 @@ using System.CommandLine;
 using System.Globalization;
 using ResNet.Training.Engines;
 
-namespace ResNet.Training.Cli;
+namespace ResNet.Cli;
 
 /// <summary><c>predict</c>: each image's predicted class and class probabilities (softmax of the logits), as CSV.</summary>
 internal static class PredictCommand

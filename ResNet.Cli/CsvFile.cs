@@ -1,7 +1,7 @@
 using System.Globalization;
 using System.Text;
 
-namespace ResNet.Training.Cli;
+namespace ResNet.Cli;
 
 /// <summary>
 /// A CSV file written atomically: rows go to a temporary file beside the target, which replaces the target only

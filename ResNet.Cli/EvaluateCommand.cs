@@ -5,7 +5,7 @@ using ResNet.Training.Training;
 using ResNet.Training.Weights;
 using TorchSharp;
 
-namespace ResNet.Training.Cli;
+namespace ResNet.Cli;
 
 /// <summary>The <c>evaluate</c> verb: accuracy of saved weights on a dataset, with a per-class report and a confusion matrix.</summary>
 internal static class EvaluateCommand

@@ -1,6 +1,6 @@
 using ResNet.Training.Imaging;
 
-namespace ResNet.Training.Cli;
+namespace ResNet.Cli;
 
 /// <summary>Turns <c>--images</c> arguments into image files: folders are searched recursively, files are taken as given.</summary>
 internal static class ImageSources

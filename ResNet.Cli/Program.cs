@@ -1,7 +1,6 @@
 using System.CommandLine;
-using ResNet.Training.Cli;
 
-namespace ResNet.Training;
+namespace ResNet.Cli;
 
 /// <summary>The <c>resnet</c> command-line program: one verb per task, <c>--help</c> on each.</summary>
 public static class Program

@@ -4,7 +4,7 @@ using ResNet.Training.Model;
 using ResNet.Training.Onnx;
 using ResNet.Training.Weights;
 
-namespace ResNet.Training.Cli;
+namespace ResNet.Cli;
 
 /// <summary>
 /// The options that choose and open the model for every verb that runs one (<c>--weights</c> or <c>--onnx</c>,

@@ -1,7 +1,7 @@
 using System.Globalization;
 using ResNet.Training.Training;
 
-namespace ResNet.Training.Cli;
+namespace ResNet.Cli;
 
 /// <summary>
 /// Shows training progress: a live one-line bar (epoch, step, loss, accuracy, images/s, ETA) on a terminal, and plain

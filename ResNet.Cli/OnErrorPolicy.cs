@@ -1,4 +1,4 @@
-namespace ResNet.Training.Cli;
+namespace ResNet.Cli;
 
 /// <summary>What to do with an image that cannot be read (<c>--on-error</c>).</summary>
 internal enum OnErrorPolicy

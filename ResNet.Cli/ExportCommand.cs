@@ -1,7 +1,7 @@
 using System.CommandLine;
 using ResNet.Training.Onnx;
 
-namespace ResNet.Training.Cli;
+namespace ResNet.Cli;
 
 /// <summary><c>resnet export</c>: writes a weights file as an ONNX model (docs/onnx.md).</summary>
 internal static class ExportCommand

@@ -2,7 +2,7 @@ using ResNet.Training.Data;
 using ResNet.Training.Model;
 using ResNet.Training.Training;
 
-namespace ResNet.Training.Cli;
+namespace ResNet.Cli;
 
 /// <summary>
 /// What the program does without arguments: trains ResNet18 on the Fashion-MNIST subset shipped with the program

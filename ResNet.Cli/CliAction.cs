@@ -1,6 +1,6 @@
 using System.CommandLine;
 
-namespace ResNet.Training.Cli;
+namespace ResNet.Cli;
 
 /// <summary>Runs a verb's body so that expected failures print one clear line instead of a stack trace.</summary>
 internal static class CliAction

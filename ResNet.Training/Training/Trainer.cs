@@ -64,6 +64,7 @@ public sealed class Trainer(TrainingOptions options, Device? device = null)
             state = saved with { Options = Options };
         }
 
+        OneDnnGradientGuard.Check(model, device);
         model.to(device);
         model.train();
         using var optimizer = CreateOptimizer(model);

@@ -24,6 +24,13 @@ public static class OnnxExporter
     public static OnnxModelInfo Export(ResNetModel model, ModelCard card, string path, OnnxExportOptions options)
     {
         var proto = Build(model, card, options);
+        Write(proto, path);
+        return OnnxModelInfo.FromProto(proto, path);
+    }
+
+    /// <summary>Writes <paramref name="proto"/> to <paramref name="path"/> through a temporary file, so a failure leaves no half-written model.</summary>
+    internal static void Write(ModelProto proto, string path)
+    {
         Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(path))!);
         string tmp = path + ".tmp";
         try
@@ -36,7 +43,6 @@ public static class OnnxExporter
         {
             File.Delete(tmp);
         }
-        return OnnxModelInfo.FromProto(proto, path);
     }
 
     /// <summary>Exports the weights file <paramref name="weightsPath"/> (with its card, see <see cref="WeightsFile.Load"/>) to <paramref name="path"/>.</summary>

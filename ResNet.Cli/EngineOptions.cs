@@ -43,6 +43,18 @@ internal sealed class EngineOptions
 
     public Option<string?> CacheDir { get; } = CreateCacheDir();
 
+    public Option<Precision> Precision { get; } = new("--precision")
+    {
+        Description = "float32, or int8 (ONNX Runtime on a QDQ model): an --onnx file exported with --precision int8, or --weights quantized now on --calibration images.",
+        DefaultValueFactory = _ => Training.Onnx.Precision.Float32,
+    };
+
+    public Option<string[]> Calibration { get; } = new("--calibration")
+    {
+        Description = $"With --weights and --precision int8: image folders or files to calibrate on ({Int8Export.DefaultCalibrationCount} taken evenly across them).",
+        AllowMultipleArgumentsPerToken = true,
+    };
+
     /// <summary>A <c>--cache-dir</c> option, for verbs that load weights without an engine (export).</summary>
     public static Option<string?> CreateCacheDir() => new("--cache-dir")
     {
@@ -57,6 +69,8 @@ internal sealed class EngineOptions
         command.Options.Add(Device);
         command.Options.Add(GpuId);
         command.Options.Add(CacheDir);
+        command.Options.Add(Precision);
+        command.Options.Add(Calibration);
     }
 
     /// <summary>
@@ -66,15 +80,23 @@ internal sealed class EngineOptions
     public IResNetEngine Open(ParseResult parse, Func<ModelCard, ModelCard>? adjust = null, CancellationToken cancel = default)
     {
         var choice = TorchDevice.Parse(parse.GetValue(Device) ?? "auto");
+        bool int8 = parse.GetValue(Precision) == Training.Onnx.Precision.Int8;
+        if (parse.GetValue(Calibration) is { Length: > 0 } && !(int8 && parse.GetValue(Weights) is { Length: > 0 }))
+            throw new ArgumentException("--calibration is only used with --weights and --precision int8 (an --onnx model was calibrated when it was exported).");
         if (parse.GetValue(Onnx) is { Length: > 0 } onnx)
         {
             if (parse.GetValue(Weights) is { Length: > 0 })
                 throw new ArgumentException("--weights and --onnx are alternatives: give one of them.");
+            // An --onnx file runs at the precision it was exported with; asking for int8 checks that it is.
+            if (int8 && !Int8Quantizer.IsInt8(onnx))
+                throw new ArgumentException($"--precision int8: {onnx} is a float32 model. Export an int8 one with 'resnet export --precision int8 --calibration DIR', or give --weights and --calibration.");
             // --device auto is the way to ask for the CPU when CUDA is unavailable; cuda means CUDA or an error.
             return OnnxEngine.Open(onnx, choice, parse.GetValue(GpuId), fallbackToCpu: false, adjust);
         }
         string weights = parse.GetValue(Weights) is { Length: > 0 } w
             ? w : throw new ArgumentException("--weights or --onnx is required: a weights file (.pt), 'imagenet', or an ONNX model from 'resnet export'.");
+        if (int8)
+            return OpenInt8(weights, parse, choice, adjust, cancel);
         var device = TorchDevice.Resolve(choice, parse.GetValue(GpuId));
         var (model, card) = LoadWeights(weights, parse.GetValue(CacheDir), cancel);
         try
@@ -85,6 +107,26 @@ internal sealed class EngineOptions
         {
             model.Dispose();
             throw;
+        }
+    }
+
+    /// <summary>Quantizes <c>--weights</c> on <c>--calibration</c> images into a temporary int8 model and opens it with ONNX Runtime.</summary>
+    private IResNetEngine OpenInt8(string weights, ParseResult parse, DeviceChoice choice, Func<ModelCard, ModelCard>? adjust, CancellationToken cancel)
+    {
+        var calibration = parse.GetValue(Calibration) is { Length: > 0 } c
+            ? ImageSources.Find(c)
+            : throw new ArgumentException("--precision int8 with --weights needs --calibration: a folder of images like those you will run (64–256 are enough).");
+        var (model, card) = LoadWeights(weights, parse.GetValue(CacheDir), cancel);
+        string path = Path.Combine(Path.GetTempPath(), $"resnet-int8-{Guid.NewGuid():N}.onnx");
+        try
+        {
+            using (model)
+                Int8Export.Export(model, adjust?.Invoke(card) ?? card, path, new OnnxExportOptions(), calibration);
+            return OnnxEngine.Open(path, choice, parse.GetValue(GpuId), fallbackToCpu: false);
+        }
+        finally
+        {
+            File.Delete(path); // ONNX Runtime holds the model in memory once the session is open
         }
     }
 

@@ -234,6 +234,9 @@ public static class Int8Quantizer
         return node;
     }
 
+    /// <summary>True when the ONNX file at <paramref name="path"/> was written by <see cref="Quantize"/>.</summary>
+    public static bool IsInt8(string path) => IsInt8(ModelProto.Parser.ParseFrom(OnnxModelInfo.ReadBytes(path)));
+
     /// <summary>True when the model's metadata marks it as written by <see cref="Quantize"/>.</summary>
     public static bool IsInt8(ModelProto model) =>
         model.MetadataProps.Any(p => p.Key == PrecisionKey && p.Value == "int8");

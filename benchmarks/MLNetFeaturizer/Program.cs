@@ -1,14 +1,21 @@
 using System.Diagnostics;
+using System.Globalization;
 using Microsoft.ML;
 using Microsoft.ML.Data;
 using ResNet.MLNet;
+using ResNet.Training.Engines;
 using ResNet.Training.Model;
+using ResNet.Training.Onnx;
 using ResNet.Training.Weights;
 
-// JPEG → 512-d features through two ML.NET pipelines on the same images, same process, one after the other:
-//   ours:   LoadImages → ResNet18Featurizer (resize 256 IsoCrop → ONNX Runtime, batched; crop 224 + normalise in the graph)
-//   ML.NET: LoadImages → ResizeImages 224 → ExtractPixels → DnnFeaturizeImage(ResNet18) (OnnxTransformer, row by row)
-// Usage: MLNetFeaturizer IMAGE_DIR [--count N] [--batch-size B] [--weights W.pt] [--rounds R]
+// Inference benchmarks for benchmarks/run.sh (each mode prints "RESULT <name> <value> <unit>" lines) and by hand:
+//   MLNetFeaturizer IMAGE_DIR [--count N] [--batch-size B] [--weights W.pt] [--rounds R] [--mode MODE]
+// Modes:
+//   both (default)  JPEG → 512-d through our ML.NET pipeline and DnnFeaturizeImage ResNet18, one after the other
+//   ours | dnn      one of the two pipelines (one per process, so peak RSS is its own)
+//   latency         PredictionEngine<ImagePath, Features>.Predict of one image (batch 1), milliseconds per call
+//   network         ONNX Runtime on ready batches of --batch-size normalised 224² images (--onnx M, default our float export)
+//   profile         where the featurizer's time goes: decode, resize, pixel extraction, network, the rest (copies, batching)
 // Without --weights a seeded random ImageNet-stem ResNet18 is used: speed does not depend on the weights' values.
 var argsList = args.ToList();
 string Option(string name, string fallback)
@@ -18,10 +25,11 @@ string Option(string name, string fallback)
 }
 if (args.Length == 0 || args[0].StartsWith("--"))
 {
-    Console.Error.WriteLine("usage: MLNetFeaturizer IMAGE_DIR [--count N] [--batch-size B] [--weights W.pt] [--rounds R]");
+    Console.Error.WriteLine("usage: MLNetFeaturizer IMAGE_DIR [--count N] [--batch-size B] [--weights W.pt] [--rounds R] [--mode both|ours|dnn|latency|network|profile] [--onnx M]");
     return 2;
 }
 int count = int.Parse(Option("--count", "1000")), batchSize = int.Parse(Option("--batch-size", "32")), rounds = int.Parse(Option("--rounds", "2"));
+string mode = Option("--mode", "both");
 var files = Directory.GetFiles(args[0], "*", SearchOption.AllDirectories)
     .Where(f => f.EndsWith(".jpeg", StringComparison.OrdinalIgnoreCase) || f.EndsWith(".jpg", StringComparison.OrdinalIgnoreCase))
     .Order(StringComparer.Ordinal).Take(count).ToArray();
@@ -38,44 +46,174 @@ if (weightsPath == "")
 Console.WriteLine($"{files.Length} images from {args[0]}; {Environment.ProcessorCount} cores; load average {File.ReadAllText("/proc/loadavg").Trim()}");
 var ml = new MLContext(seed: 1);
 var data = ml.Data.LoadFromEnumerable(files.Select(f => new Row { ImagePath = f }).ToList());
+var weights = ResNet18Weights.FromFile(weightsPath);
 
-var ours = ml.Transforms.LoadImages("Image", null, "ImagePath")
-    .Append(ml.Transforms.ResNet18Featurizer("Features", "Image", ResNet18Weights.FromFile(weightsPath), batchSize))
-    .Fit(data);
-var dnn = ml.Transforms.LoadImages("Image", null, "ImagePath")
+IEstimator<ITransformer> Ours() => ml.Transforms.LoadImages("Image", null, "ImagePath")
+    .Append(ml.Transforms.ResNet18Featurizer("Features", "Image", weights, batchSize));
+IEstimator<ITransformer> Dnn() => ml.Transforms.LoadImages("Image", null, "ImagePath")
     .Append(ml.Transforms.ResizeImages("Resized", 224, 224, "Image"))
     .Append(ml.Transforms.ExtractPixels("Pixels", "Resized"))
-    .Append(ml.Transforms.DnnFeaturizeImage("Features", m => m.ModelSelector.ResNet18(ml, m.OutputColumn, m.InputColumn), "Pixels"))
-    .Fit(data);
+    .Append(ml.Transforms.DnnFeaturizeImage("Features", m => m.ModelSelector.ResNet18(ml, m.OutputColumn, m.InputColumn), "Pixels"));
 
-for (int round = 1; round <= rounds; round++)
+switch (mode)
 {
-    Measure($"ResNet18Featurizer (batch {batchSize})", ours);
-    Measure("DnnFeaturizeImage ResNet18", dnn);
+    case "both":
+        var ours = Ours().Fit(data);
+        var dnn = Dnn().Fit(data);
+        for (int round = 1; round <= rounds; round++)
+        {
+            Pass($"ResNet18Featurizer (batch {batchSize})", ours, "Features");
+            Pass("DnnFeaturizeImage ResNet18", dnn, "Features");
+        }
+        break;
+    case "ours" or "dnn":
+        var pipeline = (mode == "ours" ? Ours() : Dnn()).Fit(data);
+        for (int round = 1; round <= rounds; round++)
+            Result(mode == "ours" ? "featurizer_ours" : "featurizer_dnn", files.Length / Pass(mode, pipeline, "Features"), "img/s");
+        break;
+    case "latency":
+        Latency();
+        break;
+    case "network":
+        Network(Option("--onnx", ""));
+        break;
+    case "profile":
+        Profile();
+        break;
+    default:
+        Console.Error.WriteLine($"unknown --mode {mode}");
+        return 2;
 }
 return 0;
 
-void Measure(string name, ITransformer model)
+// One full cursor pass over the column; returns seconds.
+double Pass(string name, ITransformer model, string column)
 {
     var output = model.Transform(data);
     var clock = Stopwatch.StartNew();
-    int rows = 0, width = 0;
-    using (var cursor = output.GetRowCursor([output.Schema["Features"]]))
+    int rows = 0;
+    using (var cursor = output.GetRowCursor([output.Schema[column]]))
     {
-        var getter = cursor.GetGetter<VBuffer<float>>(output.Schema["Features"]);
-        VBuffer<float> features = default;
+        var getter = cursor.GetGetter<VBuffer<float>>(output.Schema[column]);
+        VBuffer<float> values = default;
         while (cursor.MoveNext())
         {
-            getter(ref features);
-            width = features.Length;
+            getter(ref values);
             rows++;
         }
     }
     double seconds = clock.Elapsed.TotalSeconds;
-    Console.WriteLine($"{name}: {rows} images × {width} features in {seconds:F1} s = {rows / seconds:F1} img/s");
+    Console.WriteLine($"{name}: {rows} images in {seconds:F2} s = {rows / seconds:F1} img/s");
+    return seconds;
 }
+
+// A pass that only decodes (and resizes / extracts) through stock ML.NET transforms; returns seconds.
+double StagePass(string name, IEstimator<ITransformer> stages, string column)
+{
+    var model = stages.Fit(data);
+    var output = model.Transform(data);
+    var clock = Stopwatch.StartNew();
+    int rows = 0;
+    using (var cursor = output.GetRowCursor([output.Schema[column]]))
+    {
+        var type = output.Schema[column].Type;
+        if (type.RawType == typeof(MLImage))
+        {
+            var getter = cursor.GetGetter<MLImage>(output.Schema[column]);
+            MLImage image = null!;
+            while (cursor.MoveNext()) { getter(ref image); rows++; }
+        }
+        else
+        {
+            var getter = cursor.GetGetter<VBuffer<float>>(output.Schema[column]);
+            VBuffer<float> values = default;
+            while (cursor.MoveNext()) { getter(ref values); rows++; }
+        }
+    }
+    double seconds = clock.Elapsed.TotalSeconds;
+    Console.WriteLine($"{name}: {rows} images in {seconds:F2} s");
+    return seconds;
+}
+
+void Latency()
+{
+    var model = Ours().Fit(data);
+    using var engine = ml.Model.CreatePredictionEngine<Row, FeaturesRow>(model);
+    engine.Predict(new Row { ImagePath = files[0] }); // warm-up: session creation, first-call allocations
+    var times = new List<double>();
+    foreach (var file in files.Take(Math.Max(rounds, 1) * 10))
+    {
+        var clock = Stopwatch.StartNew();
+        engine.Predict(new Row { ImagePath = file });
+        times.Add(clock.Elapsed.TotalMilliseconds);
+    }
+    times.Sort();
+    Result("latency_batch1", times[times.Count / 2], "ms");
+}
+
+void Network(string onnx)
+{
+    if (onnx == "")
+    {
+        onnx = Path.Combine(Path.GetTempPath(), "resnet18-benchmark-random.onnx");
+        OnnxExporter.Export(weightsPath, onnx, new OnnxExportOptions());
+    }
+    using var engine = OnnxEngine.Open(onnx, DeviceChoice.Cpu);
+    var input = new float[batchSize * 3 * 224 * 224];
+    var random = new Random(1);
+    for (int i = 0; i < input.Length; i++) input[i] = (float)(random.NextDouble() * 4 - 2);
+    engine.Run(input, batchSize); // warm-up
+    string name = Int8Quantizer.IsInt8(onnx) ? "network_int8" : "network_fp32";
+    for (int round = 1; round <= rounds; round++)
+    {
+        var clock = Stopwatch.StartNew();
+        int batches = Math.Max(1, 128 / batchSize);
+        for (int b = 0; b < batches; b++) engine.Run(input, batchSize);
+        Result($"{name}_batch{batchSize}", batches * batchSize / clock.Elapsed.TotalSeconds, "img/s");
+    }
+}
+
+void Profile()
+{
+    // Each stage is timed as a pass over its own prefix of the pipeline; a stage's cost is the difference to the
+    // prefix before it. The network is timed alone on ready batches. "The rest" is what the full pipeline spends
+    // beyond all of these: copying rows into batches, the cursor machinery, waiting.
+    var prep = weights.Card.Preprocessing;
+    double decode = StagePass("decode (LoadImages)", ml.Transforms.LoadImages("Image", null, "ImagePath"), "Image");
+    double resize = StagePass($"decode + resize {prep.Resize} (ResizeImages IsoCrop)", ml.Transforms.LoadImages("Image", null, "ImagePath")
+        .Append(ml.Transforms.ResizeImages("Resized", prep.Resize, prep.Resize, "Image", Microsoft.ML.Transforms.Image.ImageResizingEstimator.ResizingKind.IsoCrop)), "Resized");
+    double extract = StagePass("decode + resize + ExtractPixels", ml.Transforms.LoadImages("Image", null, "ImagePath")
+        .Append(ml.Transforms.ResizeImages("Resized", prep.Resize, prep.Resize, "Image", Microsoft.ML.Transforms.Image.ImageResizingEstimator.ResizingKind.IsoCrop))
+        .Append(ml.Transforms.ExtractPixels("Pixels", "Resized", interleavePixelColors: false)), "Pixels");
+    double full = Pass("full pipeline", Ours().Fit(data), "Features");
+    string onnx = Path.Combine(Path.GetTempPath(), "resnet18-benchmark-random.onnx");
+    OnnxExporter.Export(weightsPath, onnx, new OnnxExportOptions());
+    using var engine = OnnxEngine.Open(onnx, DeviceChoice.Cpu);
+    var input = new float[batchSize * prep.InputLength];
+    engine.Run(input, batchSize);
+    var clock = Stopwatch.StartNew();
+    int batches = (files.Length + batchSize - 1) / batchSize;
+    for (int b = 0; b < batches; b++) engine.Run(input, batchSize);
+    double network = clock.Elapsed.TotalSeconds * files.Length / (batches * batchSize);
+    double perImage = 1000.0 / files.Length;
+    Result("profile_decode", decode * perImage, "ms/img");
+    Result("profile_resize", (resize - decode) * perImage, "ms/img");
+    Result("profile_extract_pixels", (extract - resize) * perImage, "ms/img");
+    Result("profile_network", network * perImage, "ms/img");
+    Result("profile_rest", (full - extract - network) * perImage, "ms/img");
+    Result("profile_total", full * perImage, "ms/img");
+}
+
+static void Result(string name, double value, string unit) =>
+    Console.WriteLine(FormattableString.Invariant($"RESULT {name} {value:F3} {unit}"));
 
 internal sealed class Row
 {
     public string ImagePath { get; set; } = "";
+}
+
+internal sealed class FeaturesRow
+{
+    [VectorType(512)]
+    public float[] Features { get; set; } = [];
 }

@@ -1,0 +1,170 @@
+#!/usr/bin/python3
+"""Writes benchmarks/RESULTS.md and benchmarks/charts/*.png from benchmarks/results.json (written by suite.py).
+Only numbers from that file appear: every ratio compares two workloads measured in the same run."""
+import json, os
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+data = json.load(open(os.path.join(HERE, "results.json")))
+m, r, rss = data["machine"], data["results"], data["rss"]
+workloads = {w["name"]: w for w in data["workloads"]}
+lines = []
+out = lines.append
+
+
+def med(name):
+    return r[name]["median"] if name in r else None
+
+
+def ratio(a, b):
+    return med(a) / med(b) if med(a) and med(b) else None
+
+
+out("# Benchmarks: ResNet18 on this CPU, side by side with the references")
+out("")
+out("Written by `benchmarks/run.sh` (see [README.md](README.md)); every number below comes from that one run, "
+    f"started {m['started']}. Median of {max([v['runs'] for v in r.values()] or [0])} timed runs after one warm-up run, min–max in brackets; "
+    "each run is its own process, so its peak RSS is its own. Ratios compare workloads of the same run.")
+out("")
+out("## Machine")
+out("")
+flags = ", ".join(f"{k} {'yes' if v else 'no'}" for k, v in m["flags"].items())
+out(f"- CPU: {m['cpu']}, {m['cores']} cores visible, {m['memory']} memory; {m['os']}")
+out(f"- ISA: {flags}")
+out(f"- .NET SDK {m['dotnet']}; TorchSharp {m['TorchSharp']}; ONNX Runtime {m['Microsoft.ML.OnnxRuntime']}; ML.NET {m['Microsoft.ML']}; "
+    f"DnnImageFeaturizer.ResNet18 {m['Microsoft.ML.DnnImageFeaturizer.ResNet18']}; PyTorch/torchvision {m['pytorch']} (Debian)")
+out(f"- Load average at start {' / '.join(m['load_start'])}, at end {' / '.join(m['load_end'])} (1/5/15 min): "
+    "above ~0.5 at the start, something else was running and absolute numbers suffer; ratios less so.")
+out("")
+if data["unavailable"]:
+    out("**Unavailable in this run** (the rows are missing below):")
+    out("")
+    for name, why in data["unavailable"]:
+        out(f"- `{name}`: {why}")
+    out("")
+
+out("## Results")
+out("")
+# The machine's peak is the best GEMM any library reached in this run (ONNX Runtime's MLAS or PyTorch's oneDNN).
+peak32 = max([v for v in (med("gemm_fp32"), med("gemm_fp32_ort")) if v] or [0]) or None
+peak8 = max([v for v in (med("gemm_int8"), med("gemm_int8_ort")) if v] or [0]) or None
+out("| workload | median | min–max | peak RSS | achieved GFLOP/s | of this CPU's measured GEMM peak |")
+out("| --- | --- | --- | --- | --- | --- |")
+for name, v in r.items():
+    if name.startswith("profile_"):
+        continue
+    w = workloads.get(v["workload"], {})
+    label = w.get("label", name) if name == v["workload"] else name
+    gflops, share = "", ""
+    if w.get("gflop") and v["unit"] == "img/s":
+        g = v["median"] * w["gflop"]
+        peak = peak8 if "int8" in name else peak32
+        gflops = f"{g:.1f}"
+        share = f"{100 * g / peak:.0f} % of the {'int8' if 'int8' in name else 'fp32'} peak" if peak else ""
+    out(f"| {label} | {v['median']:.2f} {v['unit']} | {v['min']:.2f}–{v['max']:.2f} | {rss.get(v['workload'], 0):.0f} MiB | {gflops} | {share} |")
+out("")
+out("Operation counts: ResNet18's convolutions and classifier, 2 operations per multiply-add "
+    "(3.64 GFLOP per 224² image; 0.075 at 32² with the 7×7 stem); a training step counts 3 forward passes. "
+    "The peak is the best 1024³ GEMM of this run on the same 2 threads: `benchmarks/peak/gemm_peak.py` (PyTorch: oneDNN fp32; "
+    "quantized u8·s8 linear) and `MLNetFeaturizer --mode gemm` (ONNX Runtime: MatMul fp32; MatMulInteger u8·s8→s32). "
+    "A GEMM of this size is not the CPU's theoretical peak (FMA units × clock), but a ceiling a library reaches in practice; "
+    "convolutions with large channel counts can come close to it, the 7×7 stem and the small late feature maps cannot.")
+out("")
+
+out("## Targets (issue 13), ratios from this run")
+out("")
+targets = [
+    ("ML.NET featurizer fp32 vs DnnFeaturizeImage", ratio("featurizer_ours", "featurizer_dnn"), 1.6),
+    ("ML.NET featurizer fp32 vs PyTorch eager + PIL", ratio("featurizer_ours", "featurizer_pytorch_pil"), 1.5),
+    ("int8 featurize (CLI) vs DnnFeaturizeImage", ratio("featurizer_ours_int8_cli", "featurizer_dnn"), 2.0),
+    ("network int8 vs fp32 (ONNX Runtime, batch 32)", ratio("network_int8_batch32", "network_fp32_batch32"), None),
+    ("network fp32 vs PyTorch eager (batch 32)", ratio("network_fp32_batch32", "network_pytorch_batch32"), None),
+    ("training 32² TorchSharp vs PyTorch (img/s)", ratio("train32_torchsharp", "train32_pytorch"), 1.0),
+    ("training 224² TorchSharp vs PyTorch (img/s)", ratio("train224_torchsharp", "train224_pytorch"), 1.0),
+]
+for size in ("32", "224"):
+    a, b = rss.get(f"train{size}_torchsharp"), rss.get(f"train{size}_pytorch")
+    targets.append((f"training {size}² peak RSS, TorchSharp / PyTorch (lower is better)", a / b if a and b else None, -1.2))
+out("| comparison | ratio | target | verdict |")
+out("| --- | --- | --- | --- |")
+for label, value, target in targets:
+    if value is None:
+        out(f"| {label} | not measured | {'' if target is None else abs(target)} | — |")
+        continue
+    if target is None:
+        verdict, shown = "", ""
+    elif target < 0:
+        verdict, shown = ("met" if value <= -target else f"missed by {value / -target - 1:.0%}"), f"≤ {-target}"
+    else:
+        verdict, shown = ("met" if value >= target else f"missed: {value / target:.0%} of it"), f"≥ {target}"
+    out(f"| {label} | {value:.2f}× | {shown} | {verdict} |")
+if "main_job_wall" in r:
+    out(f"| main job wall time (training + test; build not included) | {r['main_job_wall']['median']:.0f} s | ≤ 480 s incl. build | "
+        f"{'met' if r['main_job_wall']['median'] <= 480 else 'missed'} |")
+    out(f"| main job test accuracy | {r['main_job_accuracy']['median']:.3f} | ≥ 0.88 | {'met' if r['main_job_accuracy']['median'] >= 0.88 else 'missed'} |")
+out("")
+
+stages = [("decode (LoadImages)", "profile_decode"), ("resize (ResizeImages IsoCrop)", "profile_resize"),
+          ("pixel extraction (ExtractPixels)", "profile_extract_pixels"), ("network (ONNX Runtime, batch 32)", "profile_network"),
+          ("the rest: batching copies, cursor, crop/normalise", "profile_rest")]
+if "profile_total" in r:
+    total = med("profile_total")
+    out("## Where the featurizer's time goes")
+    out("")
+    out("`MLNetFeaturizer --mode profile`: each stage timed as a pass over its own prefix of the pipeline, the network alone "
+        "on ready batches; \"the rest\" is the full pipeline minus all of them. One run, after a warm-up run.")
+    out("")
+    out("| stage | ms per image | share |")
+    out("| --- | --- | --- |")
+    for label, key in stages:
+        out(f"| {label} | {med(key):.2f} | {100 * med(key) / total:.0f} % |")
+    out(f"| **total** | {total:.2f} | 100 % |")
+    out("")
+
+out("## Commands")
+out("")
+for w in data["workloads"]:
+    out(f"- `{w['name']}`: `{w['cmd']}`")
+out("")
+out("## Earlier results (other days, other load; kept for their notes)")
+out("")
+out("- [RESULTS-mlnet.md](RESULTS-mlnet.md): the first ML.NET featurizer comparisons.")
+out("- [RESULTS-training.md](RESULTS-training.md): training throughput, peak memory and the main job.")
+out("- [cli-throughput.md](cli-throughput.md) and [onnx/results.md](onnx/results.md): `resnet featurize`/`predict` end to end, TorchSharp vs ONNX Runtime.")
+out("- [main-job-frontier.md](main-job-frontier.md): the main job's time/accuracy frontier (`benchmarks/main-job-frontier.sh`).")
+
+charts = []
+try:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    os.makedirs(os.path.join(HERE, "charts"), exist_ok=True)
+    groups = {}
+    for name, v in r.items():
+        w = workloads.get(v["workload"], {})
+        if v["unit"] == "img/s":
+            groups.setdefault(w.get("group", "other"), []).append((w.get("label", name), v))
+    for group, items in groups.items():
+        fig, ax = plt.subplots(figsize=(8, 0.6 + 0.5 * len(items)))
+        labels = [l for l, _ in items]
+        med_ = [v["median"] for _, v in items]
+        err = [[v["median"] - v["min"] for _, v in items], [v["max"] - v["median"] for _, v in items]]
+        ax.barh(labels, med_, xerr=err, color="#4c72b0")
+        ax.set_xlabel("images/s (median, min–max)")
+        ax.set_title(f"{group} — {m['cpu']}, {m['cores']} cores")
+        ax.invert_yaxis()
+        fig.tight_layout()
+        path = f"charts/{group}.png"
+        fig.savefig(os.path.join(HERE, path), dpi=100)
+        plt.close(fig)
+        charts.append(path)
+except ImportError:
+    out("")
+    out("Charts: not drawn (python3-matplotlib is not installed; `.ci/install-deps` installs it).")
+if charts:
+    out("")
+    out("## Charts")
+    out("")
+    for c in charts:
+        out(f"![{c}]({c})")
+open(os.path.join(HERE, "RESULTS.md"), "w").write("\n".join(lines) + "\n")
+print(f"wrote {os.path.join(HERE, 'RESULTS.md')}" + (f" and {len(charts)} charts" if charts else ""))

@@ -1,0 +1,177 @@
+#!/usr/bin/python3
+"""The benchmark suite behind benchmarks/run.sh: runs every workload (one warm-up, then --runs timed runs, each its
+own process so its peak RSS is its own), and writes benchmarks/RESULTS.md and benchmarks/charts/*.png.
+
+Each workload is a command that prints "RESULT <name> <value> <unit>" lines (or a line a regex below reads); the
+suite keeps the median and min-max over the runs, the peak RSS (the process's ru_maxrss, from wait4), achieved
+GFLOP/s from the analytic operation count of ResNet18, and ratios against the references measured in the same run.
+Run it through benchmarks/run.sh, which installs/builds what it needs first.
+"""
+import argparse, datetime, json, os, platform, re, resource, shlex, statistics, subprocess, sys, time
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
+p = argparse.ArgumentParser()
+p.add_argument("--runs", type=int, default=5)
+p.add_argument("--images", default=os.path.join(ROOT, "..", "shared", "datasets", "imagenette-small"))
+p.add_argument("--count", type=int, default=500, help="JPEGs per featurizer run")
+p.add_argument("--main-job", action="store_true", help="also time the main job to its test accuracy (long)")
+p.add_argument("--only", default="", help="comma-separated workload names (for a quick check)")
+p.add_argument("--work", default="/tmp/resnet-benchmarks")
+a = p.parse_args()
+os.makedirs(a.work, exist_ok=True)
+
+DOTNET = ["dotnet"]
+RESNET = DOTNET + [os.path.join(ROOT, "ResNet.Cli/bin/Release/net10.0/resnet.dll")]
+BENCH = DOTNET + [os.path.join(ROOT, "benchmarks/MLNetFeaturizer/bin/Release/net10.0/MLNetFeaturizer.dll")]
+PY = ["/usr/bin/python3"]
+val = os.path.join(a.images, "val")
+train = os.path.join(a.images, "train")
+
+
+def resnet18_gflop(side, stem="imagenet"):
+    """Forward GFLOP (2 per multiply-add) of ResNet18's convolutions and classifier (10 classes) at side x side."""
+    macs = 0
+    def conv(size, cin, cout, k, stride, pad):
+        nonlocal macs
+        out = (size + 2 * pad - k) // stride + 1
+        macs += out * out * cout * cin * k * k
+        return out
+    if stem == "imagenet":
+        s = conv(side, 3, 64, 7, 2, 3)
+        s = (s + 2 - 3) // 2 + 1  # max pool 3x3 stride 2 pad 1
+    else:
+        s = conv(side, 3, 64, 3, 1, 1)
+    cin = 64
+    for stage, width in enumerate([64, 128, 256, 512]):
+        for block in range(2):
+            stride = 2 if stage > 0 and block == 0 else 1
+            out = conv(s, cin, width, 3, stride, 1)
+            conv(out, width, width, 3, 1, 1)
+            if stride != 1 or cin != width:
+                conv(s, cin, width, 1, stride, 0)
+            s, cin = out, width
+    macs += 512 * 10
+    return 2 * macs / 1e9
+
+
+F224, F32 = resnet18_gflop(224), resnet18_gflop(32)
+TRAIN = 3  # a training step costs about 3 forward passes (forward, input gradients, weight gradients)
+
+# name, group (what compares with what), command, label, GFLOP per image (None: not a network workload), a regex for
+# the img/s when the command prints no RESULT line.
+W = []
+def workload(name, group, cmd, label, gflop=None, parse=None):
+    W.append(dict(name=name, group=group, cmd=cmd, label=label, gflop=gflop, parse=parse))
+
+int8_model = os.path.join(a.work, "r18-int8.onnx")
+float_weights = os.path.join(a.work, "r18.pt")
+workload("gemm", "peak", PY + ["benchmarks/peak/gemm_peak.py"], "fp32 and int8 GEMM peaks through PyTorch (oneDNN), 1024³, best of 5")
+workload("gemm_ort", "peak", BENCH + [val, "--mode", "gemm", "--count", "1"], "fp32 MatMul and u8·s8 MatMulInteger peaks through ONNX Runtime (MLAS), 1024³, best of 5")
+workload("network_fp32_batch32", "network", BENCH + [val, "--mode", "network", "--batch-size", "32", "--rounds", "1"], "ours, ONNX Runtime fp32, batch 32 (network only)", F224)
+workload("network_int8_batch32", "network", BENCH + [val, "--mode", "network", "--batch-size", "32", "--rounds", "1", "--onnx", int8_model], "ours, ONNX Runtime int8, batch 32 (network only)", F224)
+workload("network_pytorch_batch32", "network", PY + ["benchmarks/reference/torch_featurize.py", "network", "--batch-size", "32"], "PyTorch eager fp32, batch 32 (network only)", F224)
+workload("latency_batch1", "latency", BENCH + [val, "--mode", "latency", "--count", "20", "--rounds", "1"], "ours, PredictionEngine.Predict, 1 image (ms, median of 10 calls)")
+workload("featurizer_ours", "featurizer", BENCH + [val, "--mode", "ours", "--count", str(a.count), "--rounds", "1"], "ours: LoadImages → ResNet18Featurizer (fp32)", F224)
+workload("featurizer_ours_int8_cli", "featurizer", RESNET + ["featurize", "--onnx", int8_model, "--precision", "int8", "--images", val, "--output", os.path.join(a.work, "f.csv"), "--batch-size", "32", "--device", "cpu"],
+         "ours: resnet featurize --precision int8 (CLI)", F224, parse=r"featurize: (\d+) images in [\d.]+ s \(([\d.]+) img/s\)")
+workload("featurizer_dnn", "featurizer", BENCH + [val, "--mode", "dnn", "--count", str(a.count), "--rounds", "1"], "ML.NET DnnFeaturizeImage ResNet18", F224)
+workload("featurizer_pytorch_pil", "featurizer", PY + ["benchmarks/reference/torch_featurize.py", "pipeline", val, "--count", str(a.count)], "PyTorch eager + PIL decoding", F224)
+workload("train32_torchsharp", "train32", RESNET + ["train", "--data", "fashion-mnist:data/fashion-mnist-small", "--epochs", "1", "--val-split", "0.8", "--threads", "2", "--output", os.path.join(a.work, "t32")],
+         "ours (TorchSharp), 32², batch 128", F32 * TRAIN, parse=r"epoch 1/1 .* (\d+) img/s")
+workload("train32_pytorch", "train32", PY + ["benchmarks/training/train_bench_torch.py", "fashion", "data/fashion-mnist-small", "--epochs", "1", "--val", "0.8"],
+         "PyTorch 1.13, 32², batch 128", F32 * TRAIN, parse=r"training img/s: ([\d.]+)")
+workload("train224_torchsharp", "train224", RESNET + ["train", "--data", a.images, "--epochs", "1", "--batch-size", "32", "--val-split", "0.6", "--threads", "2", "--output", os.path.join(a.work, "t224")],
+         "ours (TorchSharp), 224², batch 32", F224 * TRAIN, parse=r"epoch 1/1 .* (\d+) img/s")
+workload("train224_pytorch", "train224", PY + ["benchmarks/training/train_bench_torch.py", "imagenette", a.images, "--epochs", "1", "--limit", "200"],
+         "PyTorch 1.13, 224², batch 32", F224 * TRAIN, parse=r"training img/s: ([\d.]+)")
+workload("profile", "profile", BENCH + [val, "--mode", "profile", "--count", str(a.count)], "featurizer stages (ms per image)")
+if a.main_job:
+    workload("main_job", "main", RESNET, "main job: train 12 epochs on fashion-mnist-small, then test", parse=r"test accuracy:? ([\d.]+)")
+if a.only:
+    W[:] = [w for w in W if w["name"] in a.only.split(",")]
+
+
+def measure(cmd):
+    # wait4 gives each child's own peak RSS, unlike RUSAGE_CHILDREN (the maximum over every child so far).
+    start = time.perf_counter()
+    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    out = proc.stdout.read()
+    _, status, usage = os.wait4(proc.pid, 0)
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    wall = time.perf_counter() - start
+    if proc.returncode != 0:
+        raise RuntimeError(f"{shlex.join(cmd)} exited with {proc.returncode}:\n{out[-2000:]}")
+    return out, wall, usage.ru_maxrss / 1024
+
+
+def values(w, out, wall):
+    """{result name: (value, unit)} from one run's output."""
+    if w["parse"]:
+        m = re.findall(w["parse"], out)
+        if not m:
+            raise RuntimeError(f"{w['name']}: no line matching {w['parse']!r} in:\n{out[-2000:]}")
+        last = m[-1]
+        value = float(last[-1] if isinstance(last, tuple) else last)
+        if w["name"] == "main_job":
+            return {"main_job_accuracy": (value, "accuracy"), "main_job_wall": (wall, "s")}
+        return {w["name"]: (value, "img/s")}
+    found = {}
+    for name, value, unit in re.findall(r"^RESULT (\S+) ([\d.]+) (\S+)", out, re.M):
+        found[name] = (float(value), unit)
+    return found
+
+
+def machine():
+    info = {}
+    cpuinfo = open("/proc/cpuinfo").read()
+    info["cpu"] = re.search(r"model name\s*:\s*(.*)", cpuinfo).group(1)
+    flags = set(re.search(r"flags\s*:\s*(.*)", cpuinfo).group(1).split())
+    info["flags"] = {f: f in flags for f in ["avx2", "fma", "avx512f", "avx512_vnni", "avx_vnni", "avx512_bf16", "amx_tile", "amx_int8"]}
+    info["cores"] = os.cpu_count()
+    info["memory"] = f"{os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES') / 2**30:.0f} GiB"
+    info["os"] = platform.platform()
+    info["dotnet"] = subprocess.run(DOTNET + ["--version"], capture_output=True, text=True).stdout.strip()
+    props = open(os.path.join(ROOT, "Directory.Packages.props")).read()
+    for package in ["TorchSharp", "Microsoft.ML.OnnxRuntime", "Microsoft.ML", "Microsoft.ML.DnnImageFeaturizer.ResNet18"]:
+        m = re.search(rf'Include="{re.escape(package)}" Version="([^"]+)"', props)
+        info[package] = m.group(1) if m else "?"
+    info["pytorch"] = subprocess.run(PY + ["-c", "import torch, torchvision; print(torch.__version__, torchvision.__version__)"], capture_output=True, text=True).stdout.strip() or "unavailable"
+    info["load_start"] = open("/proc/loadavg").read().split()[:3]
+    info["started"] = datetime.datetime.utcnow().strftime("%Y-%m-%d %H:%M UTC")
+    return info
+
+
+def prepare():
+    """The int8 model and the seeded torchvision weights the int8 workloads use."""
+    if not os.path.exists(float_weights):
+        subprocess.run(PY + ["-c", f"import torch, torchvision; torch.manual_seed(0); torch.save(torchvision.models.resnet18().state_dict(), {float_weights!r})"], check=True)
+    subprocess.run(RESNET + ["export", "--weights", float_weights, "--output", int8_model, "--precision", "int8", "--calibration", train], cwd=ROOT, check=True, stdout=subprocess.DEVNULL)
+
+
+info = machine()
+prepare()
+results, unavailable, rss = {}, [], {}
+for w in W:
+    runs = 1 if w["name"] in ("main_job", "profile") else a.runs
+    print(f"== {w['name']}: {shlex.join(w['cmd'])} (1 warm-up + {runs})", flush=True)
+    try:
+        if w["name"] != "main_job":
+            measure(w["cmd"])  # warm-up: JIT, page cache, first-touch of model files
+        samples = {}
+        peaks = []
+        for _ in range(runs):
+            out, wall, peak = measure(w["cmd"])
+            peaks.append(peak)
+            for name, (value, unit) in values(w, out, wall).items():
+                samples.setdefault(name, (unit, []))[1].append(value)
+        for name, (unit, vs) in samples.items():
+            results[name] = dict(unit=unit, median=statistics.median(vs), min=min(vs), max=max(vs), runs=len(vs), workload=w["name"])
+            print(f"   {name}: median {statistics.median(vs):.2f} {unit} ({min(vs):.2f}–{max(vs):.2f}, {len(vs)} runs)", flush=True)
+        rss[w["name"]] = max(peaks)
+    except (RuntimeError, FileNotFoundError) as e:
+        unavailable.append((w["name"], str(e).splitlines()[0]))
+        print(f"   unavailable: {e}", flush=True)
+info["load_end"] = open("/proc/loadavg").read().split()[:3]
+json.dump(dict(machine=info, results=results, rss=rss, unavailable=unavailable, workloads=[{k: w[k] for k in ("name", "group", "label", "gflop")} | {"cmd": shlex.join(w["cmd"])} for w in W]),
+          open(os.path.join(ROOT, "benchmarks", "results.json"), "w"), indent=1)
+subprocess.run(PY + [os.path.join(ROOT, "benchmarks", "report.py")], check=True)

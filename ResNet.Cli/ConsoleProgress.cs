@@ -5,11 +5,16 @@ namespace ResNet.Cli;
 
 /// <summary>
 /// Shows training progress: a live one-line bar (epoch, step, loss, accuracy, images/s, ETA) on a terminal, and plain
-/// lines — four per epoch plus the epoch summary — when the output is redirected to a file or pipe.
+/// lines — an ETA after the first few steps, then four per epoch plus the epoch summary — when the output is redirected
+/// to a file or pipe.
 /// </summary>
 internal sealed class ConsoleProgress(TextWriter output, bool live)
 {
     private int lastWidth;
+    private bool etaShown;
+
+    /// <summary>Steps after which a redirected run prints its first ETA: enough to get past the first, slower steps, early enough to decide whether to wait.</summary>
+    private const int FirstEtaStep = 5;
 
     /// <summary>A reporter for the console, live when standard output is a terminal.</summary>
     public static ConsoleProgress ForConsole() => new(Console.Out, !Console.IsOutputRedirected);
@@ -21,6 +26,10 @@ internal sealed class ConsoleProgress(TextWriter output, bool live)
         {
             case ProgressPhase.Step when live:
                 Overwrite($"{Prefix(p)} {Bar(p.Step, p.StepsPerEpoch)} {p.Step}/{p.StepsPerEpoch} {Stats(p)}");
+                break;
+            case ProgressPhase.Step when !etaShown && p.GlobalStep >= FirstEtaStep:
+                etaShown = true;
+                output.WriteLine(FormattableString.Invariant($"{Prefix(p)} step {p.Step}/{p.StepsPerEpoch}: {p.ImagesPerSecond:F0} img/s, training ETA {Eta(p.Eta)} (validation and testing come on top)"));
                 break;
             case ProgressPhase.Step:
                 int every = Math.Max(1, p.StepsPerEpoch / 4);

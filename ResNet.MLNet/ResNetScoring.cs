@@ -32,7 +32,7 @@ internal sealed class ResNetScoring : IDisposable
     private readonly int batchSize;
 
     public ResNetScoring(MLContext ml, ResNet18Weights weights, string inputColumn, ResNetOutputs outputs, int batchSize,
-        IDataView input, string component)
+        IDataView input, string component, Precision precision = Precision.Float32)
     {
         if (batchSize < 1) throw new ArgumentOutOfRangeException(nameof(batchSize), $"{component}: batch size must be at least 1, not {batchSize}.");
         this.inputColumn = inputColumn;
@@ -57,7 +57,8 @@ internal sealed class ResNetScoring : IDisposable
         var renames = new Dictionary<string, string>();
         if (outputs.Features is not null) renames[OnnxNames.Features] = features;
         if (outputs.Score is not null || outputs.PredictedLabel is not null) renames[OnnxNames.Logits] = logits;
-        byte[] model = OnnxGraphNames.Rename(weights.OnnxModel, pixels, renames);
+        byte[] source = precision == Precision.Int8 ? Quantize(weights.OnnxModel, preprocessed, pixels) : weights.OnnxModel;
+        byte[] model = OnnxGraphNames.Rename(source, pixels, renames);
         string[] onnxColumns = renames.Values.ToArray();
         onnx = ml.Transforms.ApplyOnnxModel(onnxColumns, [pixels], new MemoryStream(model), ml.GpuDeviceId, ml.FallbackToCpu)
             .Fit(preprocessed);
@@ -88,6 +89,30 @@ internal sealed class ResNetScoring : IDisposable
 
     /// <summary>The weights being run.</summary>
     public ResNet18Weights Weights { get; }
+
+    /// <summary>Rows of the fitting data that calibrate an int8 model's activation ranges.</summary>
+    private const int CalibrationRows = 128;
+
+    /// <summary>The int8 QDQ form of the (with-preprocessing) float model, calibrated on the first rows of <paramref name="preprocessed"/>'s pixel planes.</summary>
+    private static byte[] Quantize(byte[] floatModel, IDataView preprocessed, string pixels)
+    {
+        IEnumerable<float[]> Batches()
+        {
+            using var cursor = preprocessed.GetRowCursor([preprocessed.Schema[pixels]]);
+            var getter = cursor.GetGetter<VBuffer<float>>(preprocessed.Schema[pixels]);
+            VBuffer<float> row = default;
+            var batch = new List<float>();
+            for (int rows = 0; rows < CalibrationRows && cursor.MoveNext(); rows++)
+            {
+                getter(ref row);
+                batch.AddRange(row.DenseValues());
+                if ((rows + 1) % 8 == 0) { yield return batch.ToArray(); batch.Clear(); }
+            }
+            if (batch.Count > 0) yield return batch.ToArray();
+        }
+        var proto = global::Onnx.ModelProto.Parser.ParseFrom(floatModel);
+        return Google.Protobuf.MessageExtensions.ToByteArray(Int8Quantizer.Quantize(proto, Batches()));
+    }
 
     /// <summary>What the input column holds.</summary>
     public ImageInputKind Kind { get; }

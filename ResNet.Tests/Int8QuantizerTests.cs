@@ -1,5 +1,8 @@
 using Google.Protobuf;
+using Microsoft.ML;
+using Microsoft.ML.Data;
 using Microsoft.ML.OnnxRuntime;
+using ResNet.MLNet;
 using Onnx;
 using ResNet.Training.Imaging;
 using ResNet.Training.Onnx;
@@ -32,6 +35,28 @@ public class Int8QuantizerTests(OnnxExportFixture f) : IClassFixture<OnnxExportF
         var cosines = Enumerable.Range(0, n).Select(i => Cosine(floatFeatures.AsSpan(i * 512, 512), int8Features.AsSpan(i * 512, 512))).ToList();
         Assert.True(cosines.Average() >= 0.99, $"mean cosine similarity of int8 to float32 features {cosines.Average():F4} < 0.99");
         Assert.True(cosines.Min() >= 0.98, $"worst image's cosine similarity {cosines.Min():F4} < 0.98");
+    }
+
+    [Fact]
+    public void The_MLNet_featurizer_with_Precision_Int8_calibrates_on_the_fit_data_and_follows_float32()
+    {
+        var ml = new MLContext(seed: 1);
+        var weights = ResNet18Weights.FromModel(f.ImageNetModel, f.ImageNetCard);
+        var fit = MLNetFixture.Data(ml, OnnxTestModels.Images(Path.Combine(TestPaths.Imagenette, "train"), 16, 31));
+        var score = MLNetFixture.Data(ml, OnnxTestModels.Images(Path.Combine(TestPaths.Imagenette, "val"), 16, 29));
+        float[][] Features(Precision precision) =>
+            ml.Transforms.LoadImages("Image", null, "ImagePath")
+                .Append(ml.Transforms.ResNet18Featurizer(new ResNet18FeaturizerEstimator.Options
+                {
+                    OutputColumnName = "Features", InputColumnName = "Image", Weights = weights, BatchSize = 8, Precision = precision,
+                }))
+                .Fit(fit).Transform(score).GetColumn<float[]>("Features").ToArray();
+        var float32 = Features(Precision.Float32);
+        var int8 = Features(Precision.Int8);
+        Assert.Equal(16, int8.Length);
+        double cosine = float32.Zip(int8).Average(p => Cosine(p.First, p.Second));
+        Assert.True(cosine >= 0.99, $"mean cosine similarity {cosine:F4} < 0.99");
+        Assert.NotEqual(float32[0], int8[0]); // really the int8 network, not the float one
     }
 
     [Fact]

@@ -164,8 +164,8 @@ public static class Int8Quantizer
     /// <summary>QuantizeLinear then DequantizeLinear after <paramref name="tensor"/>; readers use <paramref name="tensor"/>_dq.</summary>
     private static NodeProto[] QdqPair(GraphProto graph, string tensor, (float Scale, byte ZeroPoint) p)
     {
-        string scale = AddInitializer(graph, $"{tensor}.scale", TensorProto.Types.DataType.Float, [], MemoryMarshal.AsBytes(new[] { p.Scale }.AsSpan()));
-        string zero = AddInitializer(graph, $"{tensor}.zero_point", TensorProto.Types.DataType.Uint8, [], [p.ZeroPoint]);
+        string scale = AddInitializer(graph, $"{tensor}_qscale", TensorProto.Types.DataType.Float, [], MemoryMarshal.AsBytes(new[] { p.Scale }.AsSpan()));
+        string zero = AddInitializer(graph, $"{tensor}_qzero", TensorProto.Types.DataType.Uint8, [], [p.ZeroPoint]);
         return [Node("QuantizeLinear", tensor + Q, [tensor, scale, zero]), Node("DequantizeLinear", tensor + Dq, [tensor + Q, scale, zero])];
     }
 
@@ -211,8 +211,8 @@ public static class Int8Quantizer
         float[] scales, int bytesPerValue)
     {
         string quantized = AddInitializer(graph, name + "_quantized", type, dims, data);
-        string scale = AddInitializer(graph, name + ".scale", TensorProto.Types.DataType.Float, [scales.Length], MemoryMarshal.AsBytes(scales.AsSpan()));
-        string zero = AddInitializer(graph, name + ".zero_point", type, [scales.Length], new byte[scales.Length * bytesPerValue]);
+        string scale = AddInitializer(graph, name + "_qscale", TensorProto.Types.DataType.Float, [scales.Length], MemoryMarshal.AsBytes(scales.AsSpan()));
+        string zero = AddInitializer(graph, name + "_qzero", type, [scales.Length], new byte[scales.Length * bytesPerValue]);
         var node = Node("DequantizeLinear", name + Dq, [quantized, scale, zero]);
         node.Attribute.Add(OnnxGraphBuilder.Int("axis", 0));
         return node;

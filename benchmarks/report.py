@@ -12,11 +12,12 @@ out = lines.append
 
 
 def med(name):
+    """The median of a result, None when it was not measured."""
     return r[name]["median"] if name in r else None
 
 
 def ratio(a, b):
-    return med(a) / med(b) if med(a) and med(b) else None
+    return med(a) / med(b) if med(a) is not None and med(b) else None
 
 
 out("# Benchmarks: ResNet18 on this CPU, side by side with the references")
@@ -111,12 +112,16 @@ if "profile_total" in r:
     out("## Where the featurizer's time goes")
     out("")
     out("`MLNetFeaturizer --mode profile`: each stage timed as a pass over its own prefix of the pipeline, the network alone "
-        "on ready batches; \"the rest\" is the full pipeline minus all of them. One run, after a warm-up run.")
+        "on ready batches; \"the rest\" is the full pipeline minus all of them. One run, after a warm-up run. A negative rest "
+        "means the pipeline overlaps stages (decoding the next batch while the network runs), so the stages add up to more "
+        "than the whole; ML.NET's LoadImages may defer part of the decoding to the first pixel access, which then counts "
+        "under resize.")
     out("")
     out("| stage | ms per image | share |")
     out("| --- | --- | --- |")
     for label, key in stages:
-        out(f"| {label} | {med(key):.2f} | {100 * med(key) / total:.0f} % |")
+        v = med(key)
+        out(f"| {label} | {v:.2f} | {100 * v / total:.0f} % |" if v is not None else f"| {label} | not measured | |")
     out(f"| **total** | {total:.2f} | 100 % |")
     out("")
 

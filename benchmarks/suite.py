@@ -116,7 +116,7 @@ def values(w, out, wall):
             return {"main_job_accuracy": (value, "accuracy"), "main_job_wall": (wall, "s")}
         return {w["name"]: (value, "img/s")}
     found = {}
-    for name, value, unit in re.findall(r"^RESULT (\S+) ([\d.]+) (\S+)", out, re.M):
+    for name, value, unit in re.findall(r"^RESULT (\S+) (-?[\d.]+) (\S+)", out, re.M):
         found[name] = (float(value), unit)
     return found
 

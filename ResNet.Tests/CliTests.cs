@@ -203,10 +203,10 @@ public class CliTests(CliFixture fixture) : IClassFixture<CliFixture>
     [Fact]
     public void Csv_fields_are_quoted_only_when_needed_and_floats_round_trip()
     {
-        Assert.Equal("plain/path.png", ResNet.Cli.CsvFile.Quote("plain/path.png"));
-        Assert.Equal("\"a,b\"", ResNet.Cli.CsvFile.Quote("a,b"));
-        Assert.Equal("\"say \"\"hi\"\"\"", ResNet.Cli.CsvFile.Quote("say \"hi\""));
-        Assert.Equal("\" lead\"", ResNet.Cli.CsvFile.Quote(" lead"));
+        Assert.Equal("plain/path.png", ResNet.Training.Training.Csv.Quote("plain/path.png"));
+        Assert.Equal("\"a,b\"", ResNet.Training.Training.Csv.Quote("a,b"));
+        Assert.Equal("\"say \"\"hi\"\"\"", ResNet.Training.Training.Csv.Quote("say \"hi\""));
+        Assert.Equal("\" lead\"", ResNet.Training.Training.Csv.Quote(" lead"));
         string path = Output("r.csv");
         float[] values = [1f / 3, -2.5e-8f, float.MaxValue, 0.1f];
         var previous = CultureInfo.CurrentCulture;

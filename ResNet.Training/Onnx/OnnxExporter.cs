@@ -4,6 +4,7 @@ using System.Text.Json;
 using Google.Protobuf;
 using Onnx;
 using ResNet.Training.Model;
+using ResNet.Training.Training;
 using ResNet.Training.Weights;
 using TorchSharp;
 using TorchSharp.Modules;
@@ -24,18 +25,7 @@ public static class OnnxExporter
     public static OnnxModelInfo Export(ResNetModel model, ModelCard card, string path, OnnxExportOptions options)
     {
         var proto = Build(model, card, options);
-        Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(path))!);
-        string tmp = path + ".tmp";
-        try
-        {
-            using (var stream = File.Create(tmp))
-                proto.WriteTo(stream);
-            File.Move(tmp, path, overwrite: true);
-        }
-        finally
-        {
-            File.Delete(tmp);
-        }
+        AtomicFile.Write(path, proto.WriteTo);
         return OnnxModelInfo.FromProto(proto, path);
     }
 

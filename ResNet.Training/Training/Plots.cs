@@ -73,10 +73,7 @@ public static class Plots
 
     private static void Export(PlotModel model, string path, int width, int height)
     {
-        string tmp = path + ".tmp";
-        using (var stream = File.Create(tmp))
-            // Text shaping would need HarfBuzz's native library, which is not shipped for Linux; plain text rendering suffices here.
-            new PngExporter { Width = width, Height = height, UseTextShaping = false }.Export(model, stream);
-        File.Move(tmp, path, overwrite: true);
+        // Text shaping would need HarfBuzz's native library, which is not shipped for Linux; plain text rendering suffices here.
+        AtomicFile.Write(path, stream => new PngExporter { Width = width, Height = height, UseTextShaping = false }.Export(model, stream));
     }
 }

@@ -5,6 +5,7 @@ using System.Security.Cryptography;
 using System.Text.RegularExpressions;
 using ResNet.Training.Imaging;
 using ResNet.Training.Model;
+using ResNet.Training.Training;
 
 namespace ResNet.Training.Weights;
 
@@ -71,22 +72,17 @@ public static partial class ImageNetWeights
         }
 
         Directory.CreateDirectory(cache);
-        string partial = Path.Combine(cache, $"{options.FileName}.{Guid.NewGuid():N}.part");
-        try
+        using (var partial = AtomicFile.Begin(target))
         {
-            string digest = Download(url, partial, options, progress, target, cancel);
+            string digest = Download(url, partial.Stream, options, progress, target, cancel);
             if (!digest.StartsWith(prefix, StringComparison.Ordinal))
                 throw new InvalidDataException(
                     $"The download of {url} is corrupt: its SHA-256 is {digest}, which does not start with {prefix} as the file name requires. " +
                     "The file was not kept; run the command again, or fetch the file by hand and put it at " + target + ".");
-            File.Move(partial, target, overwrite: true);
+            partial.Commit();
             progress.WriteLine($"saved {target} (SHA-256 {digest[..12]}… verified)");
-            return target;
         }
-        finally
-        {
-            if (File.Exists(partial)) File.Delete(partial);
-        }
+        return target;
     }
 
     /// <summary>
@@ -123,8 +119,8 @@ public static partial class ImageNetWeights
         return Path.Combine(home, ".cache", "resnet-mlnet");
     }
 
-    /// <summary>Streams <paramref name="url"/> into <paramref name="partial"/>, reporting progress; returns the SHA-256 of what arrived.</summary>
-    private static string Download(Uri url, string partial, ImageNetWeightsOptions options, TextWriter progress, string target, CancellationToken cancel)
+    /// <summary>Streams <paramref name="url"/> into <paramref name="file"/>, reporting progress; returns the SHA-256 of what arrived.</summary>
+    private static string Download(Uri url, Stream file, ImageNetWeightsOptions options, TextWriter progress, string target, CancellationToken cancel)
     {
         using var handler = new SocketsHttpHandler { ConnectTimeout = options.ConnectTimeout };
         using var client = new HttpClient(handler) { Timeout = Timeout.InfiniteTimeSpan };
@@ -147,7 +143,6 @@ public static partial class ImageNetWeights
             long? total = response.Content.Headers.ContentLength;
             progress.WriteLine($"downloading {url} to {target}" + (total is { } t ? $" ({Megabytes(t)})" : ""));
             using var body = response.Content.ReadAsStream(cancel);
-            using var file = new FileStream(partial, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1 << 16);
             using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
             var buffer = new byte[1 << 16];
             long received = 0;

@@ -4,6 +4,7 @@ using System.Security.Cryptography;
 using TorchSharp;
 using TorchSharp.PyBridge;
 using ResNet.Training.Model;
+using ResNet.Training.Training;
 using static TorchSharp.torch;
 
 namespace ResNet.Training.Weights;
@@ -86,14 +87,8 @@ public static class WeightsFile
     /// <summary>Writes the state dict (PyTorch format) and the card; both atomically (temporary file, then rename).</summary>
     public static void Save(ResNetModel model, ModelCard card, string path)
     {
-        Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(path))!);
-        string tmp = path + ".tmp";
-        using (var stream = File.Create(tmp))
-            model.save_py(stream, leaveOpen: true);
-        File.Move(tmp, path, overwrite: true);
-        string cardPath = ModelCard.PathFor(path), cardTmp = cardPath + ".tmp";
-        File.WriteAllText(cardTmp, (card with { Architecture = model.Config, WeightsSha256 = Sha256(path) }).ToJson());
-        File.Move(cardTmp, cardPath, overwrite: true);
+        AtomicFile.Write(path, stream => model.save_py(stream, leaveOpen: true));
+        AtomicFile.WriteAllText(ModelCard.PathFor(path), (card with { Architecture = model.Config, WeightsSha256 = Sha256(path) }).ToJson());
     }
 
     /// <summary>

@@ -28,18 +28,7 @@ internal sealed class EngineOptions
         HelpName = "model.onnx",
     };
 
-    public Option<string> Device { get; } = new("--device")
-    {
-        Description = "Where to run: auto (CUDA when available, else the CPU), cpu or cuda (an error when CUDA is unavailable).",
-        DefaultValueFactory = _ => "auto",
-        HelpName = "auto|cpu|cuda",
-    };
-
-    public Option<int> GpuId { get; } = new("--gpu-id")
-    {
-        Description = "Which CUDA GPU to use.",
-        DefaultValueFactory = _ => 0,
-    };
+    public DeviceOptions Device { get; } = new();
 
     public Option<string?> CacheDir { get; } = CreateCacheDir();
 
@@ -54,8 +43,7 @@ internal sealed class EngineOptions
     {
         command.Options.Add(Weights);
         command.Options.Add(Onnx);
-        command.Options.Add(Device);
-        command.Options.Add(GpuId);
+        Device.AddTo(command);
         command.Options.Add(CacheDir);
     }
 
@@ -65,17 +53,17 @@ internal sealed class EngineOptions
     /// </summary>
     public IResNetEngine Open(ParseResult parse, Func<ModelCard, ModelCard>? adjust = null, CancellationToken cancel = default)
     {
-        var choice = TorchDevice.Parse(parse.GetValue(Device) ?? "auto");
+        var choice = Device.Choice(parse);
         if (parse.GetValue(Onnx) is { Length: > 0 } onnx)
         {
             if (parse.GetValue(Weights) is { Length: > 0 })
                 throw new ArgumentException("--weights and --onnx are alternatives: give one of them.");
             // --device auto is the way to ask for the CPU when CUDA is unavailable; cuda means CUDA or an error.
-            return OnnxEngine.Open(onnx, choice, parse.GetValue(GpuId), fallbackToCpu: false, adjust);
+            return OnnxEngine.Open(onnx, choice, Device.Gpu(parse), fallbackToCpu: false, adjust);
         }
         string weights = parse.GetValue(Weights) is { Length: > 0 } w
             ? w : throw new ArgumentException("--weights or --onnx is required: a weights file (.pt), 'imagenet', or an ONNX model from 'resnet export'.");
-        var device = TorchDevice.Resolve(choice, parse.GetValue(GpuId));
+        var device = TorchDevice.Resolve(choice, Device.Gpu(parse));
         var (model, card) = LoadWeights(weights, parse.GetValue(CacheDir), cancel);
         try
         {
@@ -88,7 +76,10 @@ internal sealed class EngineOptions
         }
     }
 
-    /// <summary>Loads <c>--weights</c>: a weights file, or torchvision's ImageNet weights for 'imagenet' (cached in <paramref name="cacheDir"/>).</summary>
+    /// <summary>
+    /// Loads <c>--weights</c> for every verb (train, export, featurize, predict): a weights file, or torchvision's
+    /// ImageNet weights for 'imagenet' (cached in <paramref name="cacheDir"/>).
+    /// </summary>
     public static (ResNetModel Model, ModelCard Card) LoadWeights(string weights, string? cacheDir, CancellationToken cancel) =>
         weights.Equals(ImageNet, StringComparison.OrdinalIgnoreCase) && !File.Exists(weights)
             ? ImageNetWeights.Load(new ImageNetWeightsOptions { CacheDirectory = cacheDir }, cancel)

@@ -19,6 +19,7 @@ internal sealed record TrainArguments
     [JsonIgnore] public bool Resume { get; init; }
     [JsonIgnore] public int? Threads { get; init; }
     [JsonIgnore] public string Device { get; init; } = "auto";
+    [JsonIgnore] public int GpuId { get; init; }
 
     private static readonly JsonSerializerOptions Json = new()
     {

@@ -5,7 +5,6 @@ using ResNet.Training.Data;
 using ResNet.Training.Engines;
 using ResNet.Training.Model;
 using ResNet.Training.Training;
-using ResNet.Training.Weights;
 using TorchSharp;
 
 namespace ResNet.Cli;
@@ -34,7 +33,7 @@ internal static class TrainCommand
     private static readonly Option<bool> ResumeOption = new("--resume") { Description = "Continue the interrupted run in --output from its last checkpoint." };
     private static readonly Option<int> SeedOption = new("--seed") { Description = "Seed of initialisation, split, data order and augmentation.", DefaultValueFactory = _ => 1 };
     private static readonly Option<int?> ThreadsOption = new("--threads") { Description = "Torch CPU threads (default: all cores)." };
-    private static readonly Option<string> DeviceOption = new("--device") { Description = "auto, cpu or cuda.", DefaultValueFactory = _ => "auto" };
+    private static readonly DeviceOptions DeviceOptions = new();
     private static readonly Option<int> WorkersOption = new("--workers") { Description = "Batches decoded and augmented ahead, in background threads.", DefaultValueFactory = _ => 3 };
 
     /// <summary>Builds the verb.</summary>
@@ -43,8 +42,9 @@ internal static class TrainCommand
         var command = new Command("train", "Train ResNet18 on an image folder or Fashion-MNIST; writes checkpoints, metrics.csv/json and PNG plots to the run folder.");
         foreach (var o in new Option[] { DataOption, EpochsOption, BatchOption, LrOption, OptimizerOption, ScheduleOption, WarmupOption, SmoothingOption,
                      DecayOption, ClipOption, StemOption, SizeOption, WeightsOption, CacheDirOption, ValSplitOption, OutputOption, ResumeOption, SeedOption,
-                     ThreadsOption, DeviceOption, WorkersOption })
+                     ThreadsOption, WorkersOption })
             command.Options.Add(o);
+        DeviceOptions.AddTo(command);
         CliAction.Set(command, (parse, token) => Run(Parse(parse), token, parse.GetResult(EpochsOption) is { Implicit: false }));
         return command;
     }
@@ -87,7 +87,7 @@ internal static class TrainCommand
             }.Validated(),
             Stem = stem, ImageSize = parse.GetValue(SizeOption), Weights = parse.GetValue(WeightsOption), CacheDirectory = parse.GetValue(CacheDirOption),
             ValidationFraction = parse.GetValue(ValSplitOption), Output = parse.GetValue(OutputOption), Resume = resume,
-            Threads = parse.GetValue(ThreadsOption), Device = parse.GetValue(DeviceOption)!,
+            Threads = parse.GetValue(ThreadsOption), Device = parse.GetValue(DeviceOptions.Device)!, GpuId = DeviceOptions.Gpu(parse),
         };
     }
 
@@ -107,7 +107,7 @@ internal static class TrainCommand
             var previous = TrainArguments.FromJson(saved);
             args = previous with
             {
-                Output = args.Output, Resume = true, Threads = args.Threads, Device = args.Device,
+                Output = args.Output, Resume = true, Threads = args.Threads, Device = args.Device, GpuId = args.GpuId,
                 Options = previous.Options with { Epochs = epochsGiven ? args.Options.Epochs : previous.Options.Epochs },
             };
         }
@@ -116,13 +116,13 @@ internal static class TrainCommand
             if (threads < 1) throw new ArgumentException($"--threads must be at least 1, not {threads}.");
             torch.set_num_threads(threads);
         }
-        var device = TorchDevice.Resolve(TorchDevice.Parse(args.Device));
+        var device = TorchDevice.Resolve(TorchDevice.Parse(args.Device), args.GpuId);
         string runDir = Path.GetFullPath(args.Output ?? Path.Combine("runs",
             $"{SafeName(args.Data)}-{DateTime.Now.ToString("yyyyMMdd-HHmmss", CultureInfo.InvariantCulture)}"));
         if (!args.Resume && Checkpoint.Resolve(Trainer.CheckpointPath(runDir, Trainer.LastName)) is not null)
             throw new InvalidOperationException($"{runDir} already holds a run; continue it with --resume, or choose another --output.");
 
-        var (initial, initialCard) = args.Weights is null || args.Resume ? (null, null) : LoadWeights(args.Weights, args.CacheDirectory, cancellation);
+        var (initial, initialCard) = args.Weights is null || args.Resume ? (null, null) : EngineOptions.LoadWeights(args.Weights, args.CacheDirectory, cancellation);
         var stem = initialCard?.Architecture.Stem ?? args.Stem;
         int size = args.ImageSize ?? DataSource.DefaultImageSize(stem, DataSource.IsFashionMnist(args.Data));
         using var data = DataSource.ForTraining(args.Data, size, args.ValidationFraction, args.Options.Seed);
@@ -180,11 +180,6 @@ internal static class TrainCommand
         Console.WriteLine(FormattableString.Invariant($"wall time {clock.Elapsed.TotalSeconds:F0} s, peak RSS {PeakMemory.Describe(PeakMemory.PeakRssBytes())}"));
         return 0;
     }
-
-    private static (ResNetModel, ModelCard) LoadWeights(string weights, string? cacheDirectory, CancellationToken cancellation) =>
-        weights.Equals(EngineOptions.ImageNet, StringComparison.OrdinalIgnoreCase) && !File.Exists(weights)
-            ? ImageNetWeights.Load(new ImageNetWeightsOptions { CacheDirectory = cacheDirectory }, cancellation)
-            : WeightsFile.Load(weights);
 
     private static void WriteSkipped(string runDir, SkippedFiles skipped)
     {

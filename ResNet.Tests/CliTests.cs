@@ -192,6 +192,19 @@ public class CliTests(CliFixture fixture) : IClassFixture<CliFixture>
     [Theory]
     [InlineData("featurize")]
     [InlineData("predict")]
+    [InlineData("train")]
+    [InlineData("evaluate")]
+    public void Every_verb_that_runs_a_model_takes_the_shared_device_options(string verb)
+    {
+        var run = CliRunner.Run(verb, "--help");
+        Assert.Equal(0, run.ExitCode);
+        Assert.Contains("--device <auto|cpu|cuda>", run.Out);
+        Assert.Contains("--gpu-id", run.Out);
+    }
+
+    [Theory]
+    [InlineData("featurize")]
+    [InlineData("predict")]
     public void Every_verb_has_help(string verb)
     {
         var run = CliRunner.Run(verb, "--help");

@@ -10,6 +10,18 @@ public class ResNetTrainerTests(MLNetFixture fx)
 {
     private static readonly string[] Classes = ["airplane", "frog", "truck"];
 
+    private sealed class KeyRow
+    {
+        [KeyType(3)] public uint Label { get; set; }
+    }
+
+    [Fact]
+    public void A_key_label_without_key_values_numbers_the_classes_like_weights_without_names()
+    {
+        var schema = new MLContext(1).Data.LoadFromEnumerable(new[] { new KeyRow { Label = 1 } }).Schema;
+        Assert.Equal(["0", "1", "2"], TrainingImages.ClassNames(schema, "Label", "test"));
+    }
+
     [Fact]
     public void Fit_fine_tunes_beats_the_initial_weights_logs_progress_and_saves_a_stock_model()
     {

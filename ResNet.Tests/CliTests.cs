@@ -5,9 +5,13 @@ using ResNet.Training.Weights;
 namespace ResNet.Tests;
 
 /// <summary><c>featurize</c> and <c>predict</c> run in-process on real CIFAR-10 images and on every image flavour.</summary>
-public class CliTests(CliFixture fixture) : IClassFixture<CliFixture>
+public class CliTests(CliFixture fixture) : IClassFixture<CliFixture>, IDisposable
 {
-    private string Output(string name) => Path.Combine(TestPaths.NewTempDir(), name);
+    private readonly ScratchFolders scratch = new();
+
+    public void Dispose() => scratch.Dispose();
+
+    private string Output(string name) => Path.Combine(scratch.New(), name);
 
     private List<string> CifarFiles() =>
     [
@@ -58,7 +62,7 @@ public class CliTests(CliFixture fixture) : IClassFixture<CliFixture>
     [Fact]
     public void Predict_with_labels_and_top_k_writes_the_k_likeliest_names()
     {
-        string labels = Path.Combine(TestPaths.NewTempDir(), "labels.txt");
+        string labels = Path.Combine(scratch.New(), "labels.txt");
         File.WriteAllLines(labels, Enumerable.Range(0, 10).Select(i => $"label, {i}").Append(""));
         string csv = Output("top.csv");
         var run = CliRunner.Run("predict", "--weights", fixture.Weights, "--images", fixture.Cifar, "--output", csv, "--labels", labels, "--top", "3");
@@ -155,7 +159,7 @@ public class CliTests(CliFixture fixture) : IClassFixture<CliFixture>
     [InlineData("Unknown device 'tpu'", "predict", "--weights", "{weights}", "--images", "{cifar}", "--output", "{out}", "--device", "tpu")]
     public void Bad_arguments_give_one_clear_line(string expected, params string[] args)
     {
-        string labels = Path.Combine(TestPaths.NewTempDir(), "two.txt");
+        string labels = Path.Combine(scratch.New(), "two.txt");
         File.WriteAllLines(labels, ["a", "b"]);
         string output = Output("x.csv");
         var run = CliRunner.Run(args.Select(a => a.Replace("{cifar}", fixture.Cifar).Replace("{weights}", fixture.Weights)
@@ -169,7 +173,7 @@ public class CliTests(CliFixture fixture) : IClassFixture<CliFixture>
     [Fact]
     public void Imagenet_weights_offline_say_where_to_put_the_file()
     {
-        string cache = TestPaths.NewTempDir();
+        string cache = scratch.New();
         var run = CliRunner.RunWithEnvironment(ImageNetWeightsOptions.BaseUrlVariable, $"http://127.0.0.1:{LocalHttpServer.FreePort()}/",
             "predict", "--weights", "imagenet", "--cache-dir", cache, "--images", fixture.Cifar, "--output", Output("p.csv"));
         Assert.Equal(1, run.ExitCode);
@@ -179,7 +183,7 @@ public class CliTests(CliFixture fixture) : IClassFixture<CliFixture>
     [Fact]
     public void Imagenet_weights_that_fail_the_hash_check_are_not_kept()
     {
-        string cache = TestPaths.NewTempDir();
+        string cache = scratch.New();
         using var server = new LocalHttpServer(new() { [$"/models/{ImageNetWeightsOptions.DefaultFileName}"] = Encoding.ASCII.GetBytes("not the weights") });
         var run = CliRunner.RunWithEnvironment(ImageNetWeightsOptions.BaseUrlVariable, $"http://127.0.0.1:{server.Port}/models/",
             "featurize", "--weights", "imagenet", "--cache-dir", cache, "--images", fixture.Cifar, "--output", Output("f.csv"));

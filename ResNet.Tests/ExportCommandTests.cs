@@ -9,9 +9,12 @@ namespace ResNet.Tests;
 /// <summary><c>resnet export</c> on the command line.</summary>
 public sealed class ExportCommandTests : IDisposable
 {
-    private readonly string dir = TestPaths.NewTempDir();
+    private readonly ScratchFolders scratch = new();
+    private readonly string dir;
 
-    public void Dispose() => Directory.Delete(dir, recursive: true);
+    public ExportCommandTests() => dir = scratch.New();
+
+    public void Dispose() => scratch.Dispose();
 
     [Fact]
     public void Export_writes_a_checked_model_that_matches_TorchSharp()

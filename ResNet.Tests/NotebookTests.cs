@@ -6,8 +6,12 @@ namespace ResNet.Tests;
 /// Runs every notebook in notebooks/ headlessly with dotnet-repl (a local tool: <c>dotnet tool restore</c>), against
 /// the library published where the notebooks' <c>#r</c> lines expect it, and checks that every cell ran.
 /// </summary>
-public class NotebookTests
+public class NotebookTests : IDisposable
 {
+    private readonly ScratchFolders scratch = new();
+
+    public void Dispose() => scratch.Dispose();
+
     private static readonly string Notebooks = Path.Combine(TestPaths.RepoRoot, "notebooks");
 
     public static TheoryData<string> All() => new(Directory.GetFiles(Notebooks, "*.ipynb").Select(Path.GetFileName).OfType<string>());
@@ -17,7 +21,7 @@ public class NotebookTests
     public void Notebook_runs_every_cell_without_error(string notebook)
     {
         PublishLibrary();
-        string output = Path.Combine(TestPaths.NewTempDir(), "executed.ipynb");
+        string output = Path.Combine(scratch.New(), "executed.ipynb");
         // dotnet-repl exits 2 when a cell fails; Processes.Run reports its output then.
         Processes.Run("dotnet", $"repl --run \"{notebook}\" --exit-after-run --output-path \"{output}\"", Notebooks,
             TimeSpan.FromMinutes(20));

@@ -9,7 +9,8 @@ namespace ResNet.Tests;
 /// <summary>A seeded ResNet18 (small stem, non-trivial BatchNorm statistics) as weights and as two ONNX exports, and 7 CIFAR-10 images.</summary>
 public sealed class OnnxCliFixture : IDisposable
 {
-    public string Dir { get; } = TestPaths.NewTempDir();
+    private readonly ScratchFolders scratch = new();
+    public string Dir { get; }
     public string Weights { get; }
     public string Plain { get; }
     public string Baked { get; }
@@ -17,6 +18,7 @@ public sealed class OnnxCliFixture : IDisposable
 
     public OnnxCliFixture()
     {
+        Dir = scratch.New();
         var prep = new Preprocessing { Resize = 36, Crop = 32, Mean = OnnxTestModels.CifarMean, Std = OnnxTestModels.CifarStd };
         Images = Path.Combine(Dir, "images");
         foreach (var file in OnnxTestModels.Images(Path.Combine(TestPaths.Cifar10, "test"), 7, 143))
@@ -35,7 +37,7 @@ public sealed class OnnxCliFixture : IDisposable
         OnnxExporter.Export(Weights, Baked, new OnnxExportOptions { WithPreprocessing = true });
     }
 
-    public void Dispose() => Directory.Delete(Dir, recursive: true);
+    public void Dispose() => scratch.Dispose();
 }
 
 /// <summary><c>featurize</c>/<c>predict</c> with <c>--onnx</c> give what they give with <c>--weights</c>.</summary>

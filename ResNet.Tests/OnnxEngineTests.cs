@@ -12,13 +12,15 @@ namespace ResNet.Tests;
 /// <summary>The ONNX Runtime engine: bad files, foreign or tampered models, the input contract and the device choice.</summary>
 public sealed class OnnxEngineTests : IDisposable
 {
-    private readonly string dir = TestPaths.NewTempDir();
+    private readonly ScratchFolders scratch = new();
+    private readonly string dir;
     private readonly ResNetModel model = new(new ResNetConfig { NumClasses = 3, Stem = StemKind.Small, BlocksPerStage = [1, 1, 1, 1], Widths = [8, 8, 16, 16] });
     private readonly ModelCard card;
     private readonly string path;
 
     public OnnxEngineTests()
     {
+        dir = scratch.New();
         model.eval();
         card = new ModelCard { Architecture = model.Config, ClassNames = ["a", "b", "c"], Preprocessing = new Preprocessing { Resize = 20, Crop = 16 } };
         path = Path.Combine(dir, "tiny.onnx");
@@ -28,7 +30,7 @@ public sealed class OnnxEngineTests : IDisposable
     public void Dispose()
     {
         model.Dispose();
-        Directory.Delete(dir, recursive: true);
+        scratch.Dispose();
     }
 
     private string Write(string name, byte[] bytes)
@@ -141,11 +143,9 @@ public sealed class OnnxEngineTests : IDisposable
         Assert.Equal("q", sameNames.Card.Labels[1]);
     }
 
-    [Fact]
+    [CpuOnlyOnnxRuntimeFact]
     public void Cuda_without_a_usable_gpu_fails_clearly_unless_the_cpu_fallback_is_allowed()
     {
-        // Only meaningful where ONNX Runtime has no CUDA provider: the repository's default (CPU) build.
-        if (OrtEnv.Instance().GetAvailableProviders().Contains("CUDAExecutionProvider")) return;
         var e = Assert.Throws<InvalidOperationException>(() => OnnxEngine.Open(path, DeviceChoice.Cuda));
         Assert.Contains("CUDA was requested", e.Message);
         Assert.Contains("Microsoft.ML.OnnxRuntime.Gpu", e.Message);

@@ -6,8 +6,12 @@ namespace ResNet.Tests;
 
 /// <summary><c>ml.MulticlassClassification.Trainers.ResNet18</c>: fine-tuning inside Fit on real CIFAR-10 images.</summary>
 [Collection(MLNetCollection.Name)]
-public class ResNetTrainerTests(MLNetFixture fx)
+public class ResNetTrainerTests(MLNetFixture fx) : IDisposable
 {
+    private readonly ScratchFolders scratch = new();
+
+    public void Dispose() => scratch.Dispose();
+
     private static readonly string[] Classes = ["airplane", "frog", "truck"];
 
     private sealed class KeyRow
@@ -66,7 +70,7 @@ public class ResNetTrainerTests(MLNetFixture fx)
 
         // The trained pipeline saves as stock transformers and gives the same scores in a fresh, TorchSharp-free process.
         var files = testFiles.Where((_, i) => i % 5 == 0).ToArray();
-        string dir = TestPaths.NewTempDir(), zip = Path.Combine(dir, "trained.zip"), images = Path.Combine(dir, "images.txt");
+        string dir = scratch.New(), zip = Path.Combine(dir, "trained.zip"), images = Path.Combine(dir, "images.txt");
         var inputs = MLNetFixture.Data(ml, files);
         ml.Model.Save(model, inputs.Schema, zip);
         File.WriteAllLines(images, files);

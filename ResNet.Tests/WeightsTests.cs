@@ -8,15 +8,19 @@ using static TorchSharp.torch;
 namespace ResNet.Tests;
 
 /// <summary>Weight exchange with PyTorch: strict loading, round trips, parity with torchvision, refusal of unsafe files.</summary>
-public class WeightsTests(ITestOutputHelper output)
+public class WeightsTests(ITestOutputHelper output) : IDisposable
 {
+    private readonly ScratchFolders scratch = new();
+
+    public void Dispose() => scratch.Dispose();
+
     [Theory]
     [InlineData(1000, false)]
     [InlineData(10, false)]
     [InlineData(1000, true)] // the layout of torchvision's original ImageNet files: no BatchNorm batch counters
     public void Torchvision_state_dict_loads_strictly_and_gives_pytorchs_outputs(int numClasses, bool withoutBatchCounters)
     {
-        string dir = TestPaths.NewTempDir();
+        string dir = scratch.New();
         PythonReference.Run("torch_parity.py", ["export", dir, numClasses.ToString(), "7", .. withoutBatchCounters ? ["--no-batch-counters"] : Array.Empty<string>()]);
         var (model, card) = WeightsFile.Load(Path.Combine(dir, "resnet18.pth"));
         using (model)
@@ -34,7 +38,7 @@ public class WeightsTests(ITestOutputHelper output)
     [InlineData(10)]
     public void Saved_weights_load_strictly_in_torchvision_and_give_our_outputs(int numClasses)
     {
-        string dir = TestPaths.NewTempDir();
+        string dir = scratch.New();
         string weights = Path.Combine(dir, "ours.pt"), input = Path.Combine(dir, "input.f32");
         random.manual_seed(11);
         using var model = ResNetModel.ResNet18(numClasses);
@@ -51,7 +55,7 @@ public class WeightsTests(ITestOutputHelper output)
     [Fact]
     public void Save_then_load_is_bit_exact_and_keeps_the_card()
     {
-        string path = Path.Combine(TestPaths.NewTempDir(), "model.pt");
+        string path = Path.Combine(scratch.New(), "model.pt");
         random.manual_seed(3);
         using var model = ResNetModel.ResNet18(10, StemKind.Small);
         RandomiseNorms(model);
@@ -119,7 +123,7 @@ public class WeightsTests(ITestOutputHelper output)
     [Fact]
     public void A_card_that_disagrees_with_the_tensors_is_reported_by_key()
     {
-        string path = Path.Combine(TestPaths.NewTempDir(), "model.pt");
+        string path = Path.Combine(scratch.New(), "model.pt");
         using (var model = ResNetModel.ResNet18(10, StemKind.Small))
             WeightsFile.Save(model, new ModelCard(), path);
         string cardPath = ModelCard.PathFor(path);
@@ -134,7 +138,7 @@ public class WeightsTests(ITestOutputHelper output)
     [Fact]
     public void Unsafe_files_are_refused_before_unpickling_and_really_are_harmful()
     {
-        string dir = TestPaths.NewTempDir();
+        string dir = scratch.New();
         PythonReference.Run("unsafe_pickles.py", dir);
         var cases = new (string File, string Global)[]
         {
@@ -162,7 +166,7 @@ public class WeightsTests(ITestOutputHelper output)
     [Fact]
     public void Legacy_format_non_tensor_entries_and_other_files_are_refused_clearly()
     {
-        string dir = TestPaths.NewTempDir();
+        string dir = scratch.New();
         PythonReference.Run("unsafe_pickles.py", dir);
         var legacy = Assert.Throws<InvalidDataException>(() => WeightsFile.ReadStateDict(Path.Combine(dir, "legacy.pth")));
         Assert.Contains("legacy (pre-1.6) serialization format", legacy.Message);

@@ -1,5 +1,4 @@
 using System.Globalization;
-using System.Text;
 using ResNet.Training.Weights;
 
 namespace ResNet.Tests;
@@ -27,12 +26,12 @@ public class CliTests(CliFixture fixture) : IClassFixture<CliFixture>, IDisposab
             "--output", csv, "--batch-size", "4", "--device", "cpu");
         Assert.True(run.ExitCode == 0, run.Error);
         var files = CifarFiles().Append(explicitFile).ToList();
-        var rows = ReadCsv(csv);
+        var rows = TestCsv.Read(csv);
         Assert.Equal(["path", .. Enumerable.Range(0, 512).Select(i => $"f{i}")], rows[0]);
         Assert.Equal(files, rows.Skip(1).Select(r => r[0]));
         var (features, _) = fixture.Expected(files);
         for (int i = 0; i < files.Count; i++)
-            AssertClose(features[i], rows[i + 1].Skip(1).Select(Parse).ToArray());
+            AssertClose(features[i], rows[i + 1].Skip(1).Select(TestCsv.Float).ToArray());
         Assert.Contains("featurize: 7 images", run.Error);
         Assert.Single(Directory.GetFiles(Path.GetDirectoryName(csv)!)); // no temporary file left
     }
@@ -43,19 +42,19 @@ public class CliTests(CliFixture fixture) : IClassFixture<CliFixture>, IDisposab
         string csv = Output("predictions.csv");
         var run = CliRunner.Run("predict", "--weights", fixture.Weights, "--images", fixture.Cifar, "--output", csv, "--batch-size", "5");
         Assert.True(run.ExitCode == 0, run.Error);
-        var rows = ReadCsv(csv);
+        var rows = TestCsv.Read(csv);
         Assert.Equal(["path", "predicted", "probability", .. CliFixture.Classes], rows[0]);
         var files = CifarFiles();
         var (_, logits) = fixture.Expected(files);
         for (int i = 0; i < files.Count; i++)
         {
             var row = rows[i + 1];
-            var probabilities = row.Skip(3).Select(Parse).ToArray();
+            var probabilities = row.Skip(3).Select(TestCsv.Float).ToArray();
             AssertClose(Softmax(logits[i]), probabilities);
             Assert.Equal(1.0, probabilities.Sum(p => (double)p), 5);
             int best = Array.IndexOf(probabilities, probabilities.Max());
             Assert.Equal(CliFixture.Classes[best], row[1]);
-            Assert.Equal(probabilities[best], Parse(row[2]));
+            Assert.Equal(probabilities[best], TestCsv.Float(row[2]));
         }
     }
 
@@ -67,7 +66,7 @@ public class CliTests(CliFixture fixture) : IClassFixture<CliFixture>, IDisposab
         string csv = Output("top.csv");
         var run = CliRunner.Run("predict", "--weights", fixture.Weights, "--images", fixture.Cifar, "--output", csv, "--labels", labels, "--top", "3");
         Assert.True(run.ExitCode == 0, run.Error);
-        var rows = ReadCsv(csv);
+        var rows = TestCsv.Read(csv);
         Assert.Equal(["path", "predicted", "probability", "top1", "top1_probability", "top2", "top2_probability", "top3", "top3_probability"], rows[0]);
         Assert.Contains("\"label, ", File.ReadAllText(csv)); // names with commas are quoted
         var (_, logits) = fixture.Expected(CifarFiles());
@@ -78,7 +77,7 @@ public class CliTests(CliFixture fixture) : IClassFixture<CliFixture>, IDisposab
             var row = rows[i + 1];
             Assert.Equal($"label, {order[0]}", row[1]);
             Assert.Equal([$"label, {order[0]}", $"label, {order[1]}", $"label, {order[2]}"], new[] { row[3], row[5], row[7] });
-            Assert.True(Parse(row[4]) >= Parse(row[6]) && Parse(row[6]) >= Parse(row[8]));
+            Assert.True(TestCsv.Float(row[4]) >= TestCsv.Float(row[6]) && TestCsv.Float(row[6]) >= TestCsv.Float(row[8]));
         }
     }
 
@@ -89,7 +88,7 @@ public class CliTests(CliFixture fixture) : IClassFixture<CliFixture>, IDisposab
         var run = CliRunner.Run("featurize", "--weights", fixture.Weights, "--images", Path.Combine(fixture.Images, "good"),
             Path.Combine(fixture.Images, "other"), "--output", csv, "--on-error", "fail");
         Assert.True(run.ExitCode == 0, run.Error);
-        var names = ReadCsv(csv).Skip(1).Select(r => Path.GetRelativePath(Path.Combine(fixture.Images, "good"), r[0])).ToList();
+        var names = TestCsv.Read(csv).Skip(1).Select(r => Path.GetRelativePath(Path.Combine(fixture.Images, "good"), r[0])).ToList();
         Assert.Equal(["UPPER.PNG", "gray.jpg", "gray.png", Path.Combine("nested", "deep.png"), "palette.png", "progressive.jpg", "rgb.bmp", "rgb.jpg", "rgba.png", "trailer.jpg"], names);
     }
 
@@ -100,7 +99,7 @@ public class CliTests(CliFixture fixture) : IClassFixture<CliFixture>, IDisposab
         var run = CliRunner.Run("featurize", "--weights", fixture.Weights, "--images", fixture.Cifar, Path.Combine(fixture.Images, "bad"),
             "--output", csv, "--on-error", "skip");
         Assert.True(run.ExitCode == 0, run.Error);
-        Assert.Equal(CifarFiles(), ReadCsv(csv).Skip(1).Select(r => r[0]));
+        Assert.Equal(CifarFiles(), TestCsv.Read(csv).Skip(1).Select(r => r[0]));
         foreach (string bad in new[] { "empty.png", "text.jpg", "truncated.jpg", "truncated.png", "truncated.bmp" })
             Assert.Contains($"skipped {Path.Combine(fixture.Images, "bad", bad)}: ", run.Error);
         Assert.Contains("the file is empty", run.Error);
@@ -143,7 +142,7 @@ public class CliTests(CliFixture fixture) : IClassFixture<CliFixture>, IDisposab
         {
             Preprocessing = card.Preprocessing with { Resize = 40, Crop = 24, Mean = [0.5f, 0.5f, 0.5f], Std = [0.2f, 0.3f, 0.4f] },
         });
-        AssertClose(features[0], ReadCsv(csv)[1].Skip(1).Select(Parse).ToArray());
+        AssertClose(features[0], TestCsv.Read(csv)[1].Skip(1).Select(TestCsv.Float).ToArray());
     }
 
     [Theory]
@@ -238,10 +237,8 @@ public class CliTests(CliFixture fixture) : IClassFixture<CliFixture>, IDisposab
         {
             CultureInfo.CurrentCulture = previous;
         }
-        Assert.Equal(values, ReadCsv(path)[0].Skip(1).Select(Parse));
+        Assert.Equal(values, TestCsv.Read(path)[0].Skip(1).Select(TestCsv.Float));
     }
-
-    private static float Parse(string s) => float.Parse(s, NumberStyles.Float, CultureInfo.InvariantCulture);
 
     private static float[] Softmax(float[] logits)
     {
@@ -255,30 +252,5 @@ public class CliTests(CliFixture fixture) : IClassFixture<CliFixture>, IDisposab
         Assert.Equal(expected.Length, actual.Length);
         for (int i = 0; i < expected.Length; i++)
             Assert.True(Math.Abs(expected[i] - actual[i]) <= 1e-5 * (1 + Math.Abs(expected[i])), $"value {i}: expected {expected[i]}, got {actual[i]}");
-    }
-
-    /// <summary>RFC 4180 reader: quoted fields may hold commas, quotes and line breaks.</summary>
-    internal static List<string[]> ReadCsv(string path)
-    {
-        var rows = new List<string[]>();
-        var row = new List<string>();
-        var field = new StringBuilder();
-        string text = File.ReadAllText(path);
-        bool quoted = false;
-        for (int i = 0; i < text.Length; i++)
-        {
-            char c = text[i];
-            if (quoted)
-            {
-                if (c == '"' && i + 1 < text.Length && text[i + 1] == '"') { field.Append('"'); i++; }
-                else if (c == '"') quoted = false;
-                else field.Append(c);
-            }
-            else if (c == '"') quoted = true;
-            else if (c == ',') { row.Add(field.ToString()); field.Clear(); }
-            else if (c == '\n') { row.Add(field.ToString()); field.Clear(); rows.Add(row.ToArray()); row.Clear(); }
-            else field.Append(c);
-        }
-        return rows;
     }
 }

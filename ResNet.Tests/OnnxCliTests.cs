@@ -1,4 +1,3 @@
-using System.Globalization;
 using ResNet.Training.Imaging;
 using ResNet.Training.Model;
 using ResNet.Training.Onnx;
@@ -51,7 +50,7 @@ public sealed class OnnxCliTests(OnnxCliFixture f) : IClassFixture<OnnxCliFixtur
         var run = CliRunner.Run([verb, engineOption, model, "--images", f.Images, "--output", csv, "--batch-size", "4", "--device", "cpu", .. extra]);
         Assert.True(run.ExitCode == 0, run.Error);
         Assert.Contains(engineOption == "--onnx" ? "ONNX Runtime" : "TorchSharp", run.Error);
-        return CliTests.ReadCsv(csv);
+        return TestCsv.Read(csv);
     }
 
     private static void AssertSameTable(List<string[]> expected, List<string[]> actual, int firstNumber)
@@ -63,12 +62,10 @@ public sealed class OnnxCliTests(OnnxCliFixture f) : IClassFixture<OnnxCliFixtur
         {
             Assert.Equal(expected[r][..firstNumber], actual[r][..firstNumber]); // path, predicted class
             for (int c = firstNumber; c < expected[r].Length; c++)
-                max = Math.Max(max, Math.Abs(Parse(expected[r][c]) - Parse(actual[r][c])));
+                max = Math.Max(max, Math.Abs(TestCsv.Float(expected[r][c]) - TestCsv.Float(actual[r][c])));
         }
         Assert.True(max <= Tolerance, $"max |Δ| {max:g3}");
     }
-
-    private static float Parse(string s) => float.Parse(s, CultureInfo.InvariantCulture);
 
     [Fact]
     public void Featurize_with_onnx_equals_featurize_with_weights()

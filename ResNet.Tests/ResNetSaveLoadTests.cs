@@ -1,4 +1,3 @@
-using System.Globalization;
 using Microsoft.ML;
 using Microsoft.ML.Data;
 using ResNet.MLNet;
@@ -16,7 +15,6 @@ public class ResNetSaveLoadTests(MLNetFixture fx) : IDisposable
 
     public void Dispose() => scratch.Dispose();
 
-    internal static float[] Floats(string text) => text.Split(',').Select(v => float.Parse(v, CultureInfo.InvariantCulture)).ToArray();
 
     [Fact]
     public void Saved_models_reload_in_a_fresh_process_without_TorchSharp_and_give_the_same_outputs()
@@ -60,10 +58,10 @@ public class ResNetSaveLoadTests(MLNetFixture fx) : IDisposable
         Assert.Equal(files.Length, c.Length);
         for (int i = 0; i < files.Length; i++)
         {
-            Assert.True(OnnxTestModels.MaxAbsDiff(features[i], Floats(f[i])) <= 1e-4, $"features of row {i}");
-            Assert.True(OnnxTestModels.MaxAbsDiff(scores[i], Floats(c[i][0])) <= 1e-4, $"scores of row {i}");
+            Assert.True(OnnxTestModels.MaxAbsDiff(features[i], TestCsv.Floats(f[i])) <= 1e-4, $"features of row {i}");
+            Assert.True(OnnxTestModels.MaxAbsDiff(scores[i], TestCsv.Floats(c[i][0])) <= 1e-4, $"scores of row {i}");
             Assert.Equal(labels[i], c[i][1]);
-            Assert.True(OnnxTestModels.MaxAbsDiff(classFeatures[i], Floats(c[i][2])) <= 1e-4, $"classifier features of row {i}");
+            Assert.True(OnnxTestModels.MaxAbsDiff(classFeatures[i], TestCsv.Floats(c[i][2])) <= 1e-4, $"classifier features of row {i}");
         }
     }
 

@@ -76,7 +76,7 @@ public class ResNetTrainerTests(MLNetFixture fx) : IDisposable
         File.WriteAllLines(images, files);
         Processes.Run("dotnet", $"\"{fx.LoaderDll}\" \"{zip}\" \"{images}\" \"{dir}/out.tsv\" Score", dir);
         var expected = model.Transform(inputs).GetColumn<float[]>("Score").ToArray();
-        var actual = File.ReadAllLines(Path.Combine(dir, "out.tsv")).Select(ResNetSaveLoadTests.Floats).ToArray();
+        var actual = File.ReadAllLines(Path.Combine(dir, "out.tsv")).Select(line => TestCsv.Floats(line)).ToArray();
         Assert.Equal(files.Length, actual.Length);
         for (int i = 0; i < files.Length; i++)
             Assert.True(OnnxTestModels.MaxAbsDiff(expected[i], actual[i]) <= 1e-4, $"scores of row {i}");

@@ -110,21 +110,19 @@ public class ResNetTransformTests(MLNetFixture fx) : IDisposable
         run = CliRunner.Run(["featurize", .. common, "--output", featureCsv]);
         Assert.True(run.ExitCode == 0, run.Error);
 
-        var p = File.ReadAllLines(predictions).Select(l => l.Split(',')).ToArray();
-        var f = File.ReadAllLines(featureCsv).Skip(1).Select(l => l.Split(',')).ToArray();
+        var p = TestCsv.Read(predictions);
+        var f = TestCsv.Read(featureCsv).Skip(1).ToArray();
         Assert.Equal(fx.ClassNames, p[0][3..]);
-        Assert.Equal(files.Length + 1, p.Length);
+        Assert.Equal(files.Length + 1, p.Count);
         for (int i = 0; i < files.Length; i++)
         {
             var row = p[i + 1];
             Assert.Equal(Path.GetFullPath(files[i]), Path.GetFullPath(row[0]));
             Assert.Equal(names[i], row[1]);
-            Assert.True(OnnxTestModels.MaxAbsDiff(scores[i], row[3..].Select(Float).ToArray()) <= 1e-4, $"probabilities of {files[i]}");
-            Assert.True(OnnxTestModels.MaxAbsDiff(features[i], f[i][1..].Select(Float).ToArray()) <= 1e-4, $"features of {files[i]}");
+            Assert.True(OnnxTestModels.MaxAbsDiff(scores[i], row[3..].Select(TestCsv.Float).ToArray()) <= 1e-4, $"probabilities of {files[i]}");
+            Assert.True(OnnxTestModels.MaxAbsDiff(features[i], f[i][1..].Select(TestCsv.Float).ToArray()) <= 1e-4, $"features of {files[i]}");
         }
     }
-
-    private static float Float(string s) => float.Parse(s, System.Globalization.CultureInfo.InvariantCulture);
 
     [Fact]
     public void Classifier_output_evaluates_directly_against_a_key_label()

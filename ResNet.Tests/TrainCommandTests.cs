@@ -43,8 +43,8 @@ public class TrainCommandTests : IDisposable
         var evaluate = CliRunner.Run("evaluate", "--weights", Path.Combine(run, "checkpoints", "last", "model.pt"), "--data", data, "--output", report);
         Assert.True(evaluate.ExitCode == 0, evaluate.Error + evaluate.Out);
         Assert.Contains("accuracy: ", evaluate.Out);
-        var csv = File.ReadAllLines(Directory.GetFiles(report, "*-report.csv").Single());
-        Assert.Equal(["class", "ant", "bee"], csv.Select(l => l.Split(',')[0]));
+        var csv = TestCsv.Read(Directory.GetFiles(report, "*-report.csv").Single());
+        Assert.Equal(["class", "ant", "bee"], csv.Select(row => row[0]));
         Assert.Single(Directory.GetFiles(report, "*-confusion.png"));
     }
 

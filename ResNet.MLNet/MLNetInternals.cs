@@ -10,8 +10,9 @@ namespace ResNet.MLNet;
 /// The places where ML.NET 5.0.1 keeps what a third-party component needs behind <c>internal</c>, reached by
 /// reflection in one place so that an ML.NET upgrade breaks loudly here (and in the tests) rather than subtly elsewhere:
 /// <list type="bullet">
-/// <item>the <see cref="IHostEnvironment"/> behind a catalog, and the MLContext settings it holds (every stock extension method uses it; third-party ones
-/// cannot, because <c>IInternalCatalog</c> is internal);</item>
+/// <item>the <see cref="IHostEnvironment"/> behind a catalog, so that the trainer logs to the user's <c>MLContext.Log</c> (every stock
+/// extension method uses it; third-party ones cannot, because <c>IInternalCatalog</c> is internal). The MLContext settings it holds
+/// (<c>GpuDeviceId</c>, <c>FallbackToCpu</c>, <c>Seed</c>) are not read: they are options of the ResNet components;</item>
 /// <item><c>SchemaShape.Create</c>, the only way to describe new columns in an estimator's <c>GetOutputSchema</c>;</item>
 /// <item>a <see cref="MulticlassPredictionTransformer{TModel}"/> over given weights. It is the only stock ML.NET
 /// component that turns a score vector into a scalar, key-typed <c>PredictedLabel</c> with class names and gives
@@ -30,17 +31,6 @@ internal static class MLNetInternals
         if (!iface.IsInstanceOfType(catalog))
             throw new ArgumentException($"{catalog.GetType().Name} is not an ML.NET catalog.", nameof(catalog));
         return (IHostEnvironment)(property.GetValue(catalog) ?? throw Broken("IInternalCatalog.Environment (null)"));
-    }
-
-    /// <summary>
-    /// The user's MLContext settings as the environment behind its catalogs holds them: <c>GpuDeviceId</c>,
-    /// <c>FallbackToCpu</c> and the seed (an MLContext is not reachable from its catalogs, only its environment).
-    /// </summary>
-    public static (int? GpuDeviceId, bool FallbackToCpu, int? Seed) SettingsOf(IHostEnvironment env)
-    {
-        object? Read(string name) => (env.GetType().GetProperty(name, BindingFlags.Public | BindingFlags.NonPublic | BindingFlags.Instance)
-            ?? throw Broken($"{env.GetType().Name}.{name}")).GetValue(env);
-        return ((int?)Read("GpuDeviceId"), (bool)Read("FallbackToCpu")!, (int?)Read("Seed"));
     }
 
     /// <summary>

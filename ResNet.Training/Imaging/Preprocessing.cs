@@ -93,6 +93,17 @@ public sealed record Preprocessing
         return dest;
     }
 
+    /// <summary>Returns the normalised N×3×Crop×Crop input for <paramref name="count"/> images of 3×Resize×Resize planes (0–255 values).</summary>
+    public float[] CropAndNormaliseBatch(ReadOnlySpan<float> resized, int count)
+    {
+        if (count < 1 || resized.Length != (long)count * ResizedLength)
+            throw new ArgumentException($"Expected {count}×3×{Resize}×{Resize} = {(long)count * ResizedLength} pixel values, got {resized.Length}.");
+        var dest = new float[count * InputLength];
+        for (int i = 0; i < count; i++)
+            CropAndNormalise(resized.Slice(i * ResizedLength, ResizedLength), dest.AsSpan(i * InputLength, InputLength));
+        return dest;
+    }
+
     /// <summary>Normalises 3×Crop×Crop planes of 0–255 values in place (training augmentation produces these).</summary>
     public void Normalise(Span<float> planes)
     {

@@ -16,9 +16,13 @@ namespace ResNet.MLNet;
 /// <item><c>SchemaShape.Create</c>, the only way to describe new columns in an estimator's <c>GetOutputSchema</c>;</item>
 /// <item>a <see cref="MulticlassPredictionTransformer{TModel}"/> over given weights. It is the only stock ML.NET
 /// component that turns a score vector into a scalar, key-typed <c>PredictedLabel</c> with class names and gives
-/// <c>Score</c> its slot names — <c>OnnxTransformer</c> only produces vectors — and, being stock, it saves and loads
-/// in any application that references Microsoft.ML.</item>
+/// <c>Score</c> its slot names, and, being stock, it saves and loads in any application that references Microsoft.ML.
+/// The public transforms cannot build it: <c>OnnxTransformer</c> types every output, even a scalar, as a vector (so an
+/// argmax or class name computed in the graph arrives as a 1-vector, and <c>MapValueToKey</c> then gives a vector of
+/// keys, which <c>Evaluate</c> refuses), and no public transform attaches slot names to a vector; the transformer's
+/// and <see cref="MaximumEntropyModelParameters"/>' constructors are internal.</item>
 /// </list>
+/// Each use is pinned by <c>MLNetInternalsTests</c>, which fail on an ML.NET upgrade until this file is checked again.
 /// </summary>
 internal static class MLNetInternals
 {

@@ -35,6 +35,13 @@ public sealed class ResNet18FeaturizerEstimator : IEstimator<ResNet18FeaturizerT
         public required ResNet18Weights Weights { get; set; }
         /// <summary>Rows per ONNX Runtime call.</summary>
         public int BatchSize { get; set; } = 32;
+        /// <summary>
+        /// The CUDA GPU that ONNX Runtime scores on (the app references <c>Microsoft.ML.OnnxRuntime.Gpu</c>), as
+        /// <c>ApplyOnnxModel</c>'s <c>gpuDeviceId</c>; null (the default) scores on the CPU.
+        /// </summary>
+        public int? GpuDeviceId { get; set; }
+        /// <summary>With <see cref="GpuDeviceId"/> set and CUDA unusable: score on the CPU with a warning in <c>MLContext.Log</c> (true), or fail (false, the default).</summary>
+        public bool FallbackToCpu { get; set; }
     }
 
     private readonly ResNetContext context;
@@ -51,7 +58,8 @@ public sealed class ResNet18FeaturizerEstimator : IEstimator<ResNet18FeaturizerT
 
     /// <inheritdoc/>
     public ResNet18FeaturizerTransformer Fit(IDataView input) =>
-        new(new ResNetScoring(context.Ml, options.Weights, options.InputColumnName, Outputs, options.BatchSize, input, Component));
+        new(new ResNetScoring(context, options.Weights, options.InputColumnName, Outputs, options.BatchSize,
+            new ScoringDevice(options.GpuDeviceId, options.FallbackToCpu), input, Component));
 
     /// <inheritdoc/>
     public SchemaShape GetOutputSchema(SchemaShape inputSchema)

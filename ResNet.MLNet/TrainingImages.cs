@@ -93,7 +93,7 @@ internal static class TrainingImages
                     return $"{t.Name} = '{value}'";
                 }));
                 throw new InvalidOperationException(
-                    $"{component}: cannot read the image of row {cursor.Position} ({described}) in column '{imageColumn}': {Innermost(e).Message} " +
+                    $"{component}: cannot read the image of row {cursor.Position} ({described}) in column '{imageColumn}': {e.Innermost().Message} " +
                     "Nothing is skipped silently: remove or fix the file, or filter such rows out before training.", e);
             }
             // ExtractPixels gives whole numbers 0–255: bytes hold them exactly.
@@ -111,6 +111,4 @@ internal static class TrainingImages
         return new InMemoryDataset(bytes.ToArray(), labels.ToArray(), 3, classNames, atCrop,
             new Augmentation { Crop = CropKind.PadCrop, Padding = Math.Max(1, crop / 8) });
     }
-
-    private static Exception Innermost(Exception e) => e.InnerException is null ? e : Innermost(e.InnerException);
 }

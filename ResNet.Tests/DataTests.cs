@@ -153,8 +153,8 @@ public class DataTests : IDisposable
         var aug = new Augmentation { Crop = CropKind.RandomResizedCrop };
         var x = new float[3 * 64 * 64];
         var y = new float[3 * 64 * 64];
-        aug.ApplyToImage(image, 64, SampleRandom.ForSample(1, 2, 3), x);
-        aug.ApplyToImage(image, 64, SampleRandom.ForSample(1, 2, 3), y);
+        aug.RandomResizedCrop(image, 64, SampleRandom.ForSample(1, 2, 3), x);
+        aug.RandomResizedCrop(image, 64, SampleRandom.ForSample(1, 2, 3), y);
         Assert.Equal(x, y);
         Assert.All(x, v => Assert.InRange(v, -0.01f, 255.01f));
         for (int s = 0; s < 200; s++)

@@ -104,7 +104,7 @@ public sealed class OnnxEngineTests : IDisposable
     }
 
     [Fact]
-    public void Run_and_RunResized_each_refuse_the_other_kind_of_model_and_wrong_lengths()
+    public void Run_refuses_a_model_with_preprocessing_RunResized_takes_both_kinds_and_wrong_lengths_fail()
     {
         string baked = Path.Combine(dir, "baked.onnx");
         OnnxExporter.Export(model, card, baked, new OnnxExportOptions { WithPreprocessing = true });
@@ -115,10 +115,11 @@ public sealed class OnnxEngineTests : IDisposable
 
         using var plainEngine = OnnxEngine.Open(path, DeviceChoice.Cpu);
         using var bakedEngine = OnnxEngine.Open(baked, DeviceChoice.Cpu);
-        Assert.Contains("--with-preprocessing", Assert.Throws<InvalidOperationException>(() => plainEngine.RunResized(pixels, 2)).Message);
         Assert.Contains("RunResized", Assert.Throws<InvalidOperationException>(() => bakedEngine.Run(normalised, 2)).Message);
         Assert.Contains("2×3×16×16", Assert.Throws<ArgumentException>(() => plainEngine.Run(normalised.AsSpan(1), 2)).Message);
         Assert.Equal(plainEngine.Run(normalised, 2).Logits, bakedEngine.RunResized(pixels, 2).Logits);
+        Assert.Equal(plainEngine.Run(normalised, 2).Logits, plainEngine.RunResized(pixels, 2).Logits);
+        Assert.Contains("2×3×20×20", Assert.Throws<ArgumentException>(() => plainEngine.RunResized(pixels.AsSpan(1), 2)).Message);
         Assert.Equal(["a", "b", "c"], bakedEngine.Card.ClassNames);
     }
 
@@ -151,8 +152,11 @@ public sealed class OnnxEngineTests : IDisposable
         Assert.Contains("Microsoft.ML.OnnxRuntime.Gpu", e.Message);
         using var fallback = OnnxEngine.Open(path, DeviceChoice.Cuda, gpuId: 0, fallbackToCpu: true);
         Assert.EndsWith("on cpu (CUDA unavailable, fell back)", fallback.Description);
+        Assert.Equal("cpu", fallback.Device);
+        Assert.Contains("Microsoft.ML.OnnxRuntime.Gpu", fallback.FallbackReason);
         using var auto = OnnxEngine.Open(path, DeviceChoice.Auto);
         Assert.EndsWith("on cpu", auto.Description);
+        Assert.Null(auto.FallbackReason);
         Assert.Throws<ArgumentException>(() => OnnxEngine.Open(path, DeviceChoice.Cuda, gpuId: -1));
     }
 }

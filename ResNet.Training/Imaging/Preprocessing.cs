@@ -64,25 +64,27 @@ public sealed record Preprocessing
 
     /// <summary>
     /// Centre-crops 3×Resize×Resize planes of 0–255 values (as <see cref="ImageLoader"/> gives them) to 3×Crop×Crop
-    /// and normalises them into <paramref name="dest"/>.
+    /// planes of 0–255 values in <paramref name="dest"/> (what training augments before <see cref="Normalise"/>).
     /// </summary>
-    public void CropAndNormalise(ReadOnlySpan<float> resized, Span<float> dest)
+    public void CentreCrop(ReadOnlySpan<float> resized, Span<float> dest)
     {
         if (resized.Length != ResizedLength)
             throw new ArgumentException($"Expected 3×{Resize}×{Resize} = {ResizedLength} pixel values, got {resized.Length}.");
         if (dest.Length < InputLength) throw new ArgumentException($"Destination holds {dest.Length} floats; {InputLength} needed.");
         int offset = CropOffset;
-        var (scales, shifts) = Normalisation;
         for (int c = 0; c < 3; c++)
-        {
-            float scale = scales[c], shift = shifts[c];
             for (int y = 0; y < Crop; y++)
-            {
-                var src = resized.Slice(c * Resize * Resize + (y + offset) * Resize + offset, Crop);
-                var dst = dest.Slice((c * Crop + y) * Crop, Crop);
-                for (int x = 0; x < Crop; x++) dst[x] = src[x] * scale - shift;
-            }
-        }
+                resized.Slice(c * Resize * Resize + (y + offset) * Resize + offset, Crop).CopyTo(dest.Slice((c * Crop + y) * Crop, Crop));
+    }
+
+    /// <summary>
+    /// Centre-crops 3×Resize×Resize planes of 0–255 values (as <see cref="ImageLoader"/> gives them) to 3×Crop×Crop
+    /// and normalises them into <paramref name="dest"/>.
+    /// </summary>
+    public void CropAndNormalise(ReadOnlySpan<float> resized, Span<float> dest)
+    {
+        CentreCrop(resized, dest);
+        Normalise(dest[..InputLength]);
     }
 
     /// <summary>Returns the normalised 3×Crop×Crop input for 3×Resize×Resize planes of 0–255 values.</summary>
@@ -90,6 +92,17 @@ public sealed record Preprocessing
     {
         var dest = new float[InputLength];
         CropAndNormalise(resized, dest);
+        return dest;
+    }
+
+    /// <summary>Returns the normalised N×3×Crop×Crop input for <paramref name="count"/> images of 3×Resize×Resize planes (0–255 values).</summary>
+    public float[] CropAndNormaliseBatch(ReadOnlySpan<float> resized, int count)
+    {
+        if (count < 1 || resized.Length != (long)count * ResizedLength)
+            throw new ArgumentException($"Expected {count}×3×{Resize}×{Resize} = {(long)count * ResizedLength} pixel values, got {resized.Length}.");
+        var dest = new float[count * InputLength];
+        for (int i = 0; i < count; i++)
+            CropAndNormalise(resized.Slice(i * ResizedLength, ResizedLength), dest.AsSpan(i * InputLength, InputLength));
         return dest;
     }
 

@@ -1,3 +1,4 @@
+using ResNet.Training.Native;
 using Microsoft.ML.OnnxRuntime;
 
 namespace ResNet.MLNet;
@@ -21,6 +22,7 @@ internal sealed class OnnxBatchScorer : IDisposable
         this.rowShape = rowShape;
         this.outputNames = outputNames;
         RowLength = (int)rowShape.Aggregate(1L, (a, b) => a * b);
+        NativeBackends.EnsureOnnxRuntime();
         session = new InferenceSession(model, CreateOptions(gpuDeviceId, fallbackToCpu));
     }
 
@@ -42,7 +44,7 @@ internal sealed class OnnxBatchScorer : IDisposable
                 if (!fallbackToCpu)
                     throw new InvalidOperationException(
                         $"MLContext.GpuDeviceId is {gpu} but ONNX Runtime cannot use CUDA ({e.Message}). Reference Microsoft.ML.OnnxRuntime.Gpu " +
-                        "(build with -p:TorchBackend=cuda), or set MLContext.FallbackToCpu = true.", e);
+                        "instead of Microsoft.ML.OnnxRuntime, or set MLContext.FallbackToCpu = true.", e);
             }
         }
         options ??= new SessionOptions();

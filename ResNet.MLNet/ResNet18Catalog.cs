@@ -1,6 +1,7 @@
-using Microsoft.ML;
+using ResNet.MLNet;
 
-namespace ResNet.MLNet;
+// In ML.NET's namespace, as ML.NET's own add-on packages put their catalog methods: `using Microsoft.ML;` finds them.
+namespace Microsoft.ML;
 
 /// <summary>Catalog extension methods: <c>ml.Transforms.ResNet18Featurizer</c>, <c>ml.Transforms.ResNet18Classifier</c>, <c>ml.MulticlassClassification.Trainers.ResNet18</c>.</summary>
 public static class ResNet18Catalog
@@ -94,6 +95,3 @@ public static class ResNet18Catalog
         return new ResNetContext(env, new MLContext(seed) { GpuDeviceId = gpu, FallbackToCpu = fallback }, seed);
     }
 }
-
-/// <summary>Where a ResNet component logs (<see cref="Environment"/>) and what it builds stock transformers with (<see cref="Ml"/>).</summary>
-internal sealed record ResNetContext(Microsoft.ML.Runtime.IHostEnvironment Environment, MLContext Ml, int? Seed);

@@ -1,3 +1,4 @@
+using ResNet.Training.Native;
 using Microsoft.ML.OnnxRuntime;
 using ResNet.Training.Engines;
 using ResNet.Training.Weights;
@@ -39,6 +40,7 @@ public sealed class OnnxEngine : IResNetEngine
         Func<ModelCard, ModelCard>? adjustCard = null)
     {
         if (gpuId < 0) throw new ArgumentException($"GPU id must be 0 or more, not {gpuId}.");
+        NativeBackends.EnsureOnnxRuntime();
         var bytes = OnnxModelInfo.ReadBytes(path);
         var (info, _) = OnnxModelInfo.Parse(bytes, path);
         if (adjustCard is not null)
@@ -47,7 +49,7 @@ public sealed class OnnxEngine : IResNetEngine
         {
             string? why = null;
             if (!OrtEnv.Instance().GetAvailableProviders().Contains(CudaProvider))
-                why = "this build references ONNX Runtime's CPU package; build with -p:TorchBackend=cuda, which references Microsoft.ML.OnnxRuntime.Gpu";
+                why = "the app references ONNX Runtime's CPU package; reference Microsoft.ML.OnnxRuntime.Gpu instead";
             else
             {
                 try
@@ -63,7 +65,7 @@ public sealed class OnnxEngine : IResNetEngine
                 }
             }
             if (device == DeviceChoice.Cuda && !fallbackToCpu)
-                throw new InvalidOperationException($"CUDA was requested for {path} but is unavailable ({why}). Choose --device cpu or auto, or allow the CPU fallback.");
+                throw new InvalidOperationException($"CUDA was requested for {path} but is unavailable ({why}). Choose the CPU or Auto device, or allow the CPU fallback.");
         }
         using var cpuOptions = new SessionOptions();
         // An explicit CUDA request that fell back says so, so logs show where the run really happened.
@@ -99,7 +101,7 @@ public sealed class OnnxEngine : IResNetEngine
     {
         if (Info.WithPreprocessing)
             throw new InvalidOperationException(
-                $"{source} has preprocessing baked in: it takes 0–255 RGB planes of {Info.InputSide}×{Info.InputSide} (RunResized), not normalised {Card.Preprocessing.Crop}×{Card.Preprocessing.Crop} input. Export without --with-preprocessing for this use.");
+                $"{source} has preprocessing baked in: it takes 0–255 RGB planes of {Info.InputSide}×{Info.InputSide} (RunResized), not normalised {Card.Preprocessing.Crop}×{Card.Preprocessing.Crop} input. Export it without preprocessing (WithPreprocessing = false) for this use.");
         return Forward(input, batchSize);
     }
 
@@ -111,7 +113,7 @@ public sealed class OnnxEngine : IResNetEngine
     {
         if (!Info.WithPreprocessing)
             throw new InvalidOperationException(
-                $"{source} takes normalised {Card.Preprocessing.Crop}×{Card.Preprocessing.Crop} input (Run), not 0–255 planes: it was exported without --with-preprocessing.");
+                $"{source} takes normalised {Card.Preprocessing.Crop}×{Card.Preprocessing.Crop} input (Run), not 0–255 planes: it was exported without preprocessing (WithPreprocessing = false).");
         return Forward(pixels, batchSize);
     }
 

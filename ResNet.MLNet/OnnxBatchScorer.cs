@@ -1,4 +1,3 @@
-using ResNet.Training.Native;
 using Microsoft.ML.OnnxRuntime;
 
 namespace ResNet.MLNet;
@@ -22,7 +21,6 @@ internal sealed class OnnxBatchScorer : IDisposable
         this.rowShape = rowShape;
         this.outputNames = outputNames;
         RowLength = (int)rowShape.Aggregate(1L, (a, b) => a * b);
-        NativeBackends.EnsureOnnxRuntime();
         session = new InferenceSession(model, CreateOptions(gpuDeviceId, fallbackToCpu));
     }
 

@@ -15,17 +15,21 @@ internal static class LibStdCxxCompat
 #pragma warning disable CA2255 // A library module initializer on purpose: it must run before any of our code touches torch.
     [ModuleInitializer]
 #pragma warning restore CA2255
-    internal static void PatchTorchSharpBeforeItLoads()
+    internal static void PatchTorchSharpBeforeItLoads() => PatchCopies();
+
+    /// <summary>Patches the copies TorchSharp may load, where this system needs it; the number of files changed.</summary>
+    internal static int PatchCopies()
     {
-        if (!OperatingSystem.IsLinux()) return;
+        int patched = 0;
+        if (!OperatingSystem.IsLinux()) return patched;
         try
         {
-            if (RunningLibStdCxxHas(GlibcxxWeakening.Version)) return;
+            if (RunningLibStdCxxHas(GlibcxxWeakening.Version)) return patched;
             foreach (string library in TorchSharpNativeCopies())
             {
                 try
                 {
-                    GlibcxxWeakening.MarkWeak(library, GlibcxxWeakening.Version);
+                    if (GlibcxxWeakening.MarkWeak(library, GlibcxxWeakening.Version)) patched++;
                 }
                 catch (Exception e) when (e is IOException or UnauthorizedAccessException)
                 {
@@ -37,6 +41,7 @@ internal static class LibStdCxxCompat
         {
             // /proc or the app folder unreadable: nothing to patch, and TorchSharp reports its own load error.
         }
+        return patched;
     }
 
     /// <summary>

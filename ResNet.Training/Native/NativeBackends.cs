@@ -32,7 +32,18 @@ public static class NativeBackends
         }
         catch (Exception e) when (IsNativeLoadFailure(e))
         {
-            throw Missing("TorchSharp", TorchSharpAdvice, e);
+            // Where the app has no native copy, TorchSharp copies one from the NuGet cache into a cpu/ folder during
+            // the failed load; on an old libstdc++ that copy needs the Debian 12 fix too, and then a second try.
+            if (LibStdCxxCompat.PatchCopies() == 0)
+                throw Missing("TorchSharp", TorchSharpAdvice, e);
+            try
+            {
+                torch.InitializeDeviceType(DeviceType.CPU);
+            }
+            catch (Exception again) when (IsNativeLoadFailure(again))
+            {
+                throw Missing("TorchSharp", TorchSharpAdvice, again);
+            }
         }
         torchLoaded = true;
     }

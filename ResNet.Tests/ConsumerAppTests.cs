@@ -11,7 +11,7 @@ namespace ResNet.Tests;
 /// samples/ConsumerApp as a user gets it: the libraries packed with a unique prerelease version (the global packages
 /// folder can then never serve a stale copy), the sample copied to a clean folder outside this repository's
 /// Directory.Build.*, restored from the local folder feed, published and run on real CIFAR-10 images; its features
-/// equal the command line's, its output carries the Debian 12 fix, and without ONNX Runtime's native package it says
+/// equal the command line's, its output carries the Debian 12 fix, and without TorchSharp's or ONNX Runtime's native package it says
 /// which package to add.
 /// </summary>
 public class ConsumerAppTests
@@ -63,13 +63,19 @@ public class ConsumerAppTests
                 Assert.True(largest <= 1e-4f, $"{row[0]}: features differ from the command line's by {largest}");
             }
 
-            // The same app without ONNX Runtime's native library: one clear message naming the package.
-            string noOnnxRuntime = Path.Combine(root, "no-onnxruntime");
-            CopySample(publish, noOnnxRuntime);
-            foreach (string native in Directory.GetFiles(noOnnxRuntime, "libonnxruntime*.so*", SearchOption.AllDirectories))
-                File.Delete(native);
-            string failure = Processes.RunExpectingFailure("dotnet", $"\"{Path.Combine(noOnnxRuntime, "ConsumerApp.dll")}\" \"{train}\" \"{test}\" \"{weights}\" \"{results}\"", root);
-            Assert.Contains("ONNX Runtime's native library could not be loaded: add a package reference to Microsoft.ML.OnnxRuntime (or Microsoft.ML.OnnxRuntime.Gpu", failure);
+            // The same app without a native backend: one clear message naming the package to add.
+            string RunWithout(string nativeLibrary)
+            {
+                string copy = Path.Combine(root, "without-" + nativeLibrary.Replace("*", ""));
+                CopySample(publish, copy);
+                foreach (string native in Directory.GetFiles(copy, nativeLibrary, SearchOption.AllDirectories))
+                    File.Delete(native);
+                return Processes.RunExpectingFailure("dotnet", $"\"{Path.Combine(copy, "ConsumerApp.dll")}\" \"{train}\" \"{test}\" \"{weights}\" \"{results}\"", root);
+            }
+            Assert.Contains("TorchSharp's native library could not be loaded: add a package reference to TorchSharp-cpu (or TorchSharp-cuda-linux / TorchSharp-cuda-windows",
+                RunWithout("libLibTorchSharp.so"));
+            Assert.Contains("ONNX Runtime's native library could not be loaded: add a package reference to Microsoft.ML.OnnxRuntime (or Microsoft.ML.OnnxRuntime.Gpu",
+                RunWithout("libonnxruntime*.so*"));
         }
         finally
         {

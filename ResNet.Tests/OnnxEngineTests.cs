@@ -113,7 +113,7 @@ public sealed class OnnxEngineTests : IDisposable
 
         using var plainEngine = OnnxEngine.Open(path, DeviceChoice.Cpu);
         using var bakedEngine = OnnxEngine.Open(baked, DeviceChoice.Cpu);
-        Assert.Contains("--with-preprocessing", Assert.Throws<InvalidOperationException>(() => plainEngine.RunResized(pixels, 2)).Message);
+        Assert.Contains("WithPreprocessing = false", Assert.Throws<InvalidOperationException>(() => plainEngine.RunResized(pixels, 2)).Message);
         Assert.Contains("RunResized", Assert.Throws<InvalidOperationException>(() => bakedEngine.Run(normalised, 2)).Message);
         Assert.Contains("2×3×16×16", Assert.Throws<ArgumentException>(() => plainEngine.Run(normalised.AsSpan(1), 2)).Message);
         Assert.Equal(plainEngine.Run(normalised, 2).Logits, bakedEngine.RunResized(pixels, 2).Logits);

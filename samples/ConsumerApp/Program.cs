@@ -3,6 +3,7 @@
 // where the image folders hold one folder per class.
 using System.Globalization;
 using Microsoft.ML;
+using Microsoft.ML.Data; // GetColumn
 using ResNet.MLNet;
 
 if (args.Length != 4)

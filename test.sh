@@ -5,13 +5,13 @@ cd "$(dirname "$0")"
 
 # Set-up, done here so this one command works on a fresh machine: the Debian packages of .ci/install-deps (installed
 # directly as root, with sudo -n otherwise, or the one command to run is printed at once) and the local dotnet tools.
-if ! bash .ci/install-deps --check >/dev/null 2>&1; then
+if ! missing=$(bash .ci/install-deps --check 2>&1); then
   if [ "$(id -u)" -eq 0 ]; then
     bash .ci/install-deps
   elif sudo -n true 2>/dev/null; then
     sudo -n bash .ci/install-deps
   else
-    echo "test.sh: Debian packages the tests need are missing ($(bash .ci/install-deps --check 2>&1 | tr '\n' ' '))." >&2
+    echo "test.sh: Debian packages the tests need are missing: $missing." >&2
     echo "Run this once, then ./test.sh again:  sudo bash .ci/install-deps" >&2
     exit 1
   fi

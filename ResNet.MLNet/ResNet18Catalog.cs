@@ -1,6 +1,7 @@
-using Microsoft.ML;
+using ResNet.MLNet;
 
-namespace ResNet.MLNet;
+// In ML.NET's namespace, as ML.NET's own add-on packages put their catalog methods: `using Microsoft.ML;` finds them.
+namespace Microsoft.ML;
 
 /// <summary>Catalog extension methods: <c>ml.Transforms.ResNet18Featurizer</c>, <c>ml.Transforms.ResNet18Classifier</c>, <c>ml.MulticlassClassification.Trainers.ResNet18</c>.</summary>
 public static class ResNet18Catalog
@@ -86,6 +87,3 @@ public static class ResNet18Catalog
     /// <summary>The catalog's environment, for logging to the user's <c>MLContext.Log</c>, and an MLContext to build the stock transformers with.</summary>
     internal static ResNetContext ContextOf(object catalog) => new(MLNetInternals.EnvironmentOf(catalog), new MLContext());
 }
-
-/// <summary>Where a ResNet component logs (<see cref="Environment"/>) and what it builds stock transformers with (<see cref="Ml"/>).</summary>
-internal sealed record ResNetContext(Microsoft.ML.Runtime.IHostEnvironment Environment, MLContext Ml);

@@ -203,7 +203,7 @@ public sealed class ResNet18MulticlassTrainer : IEstimator<ResNet18ClassifierTra
         if (torch.cuda.is_available()) return TorchDevice.Resolve(DeviceChoice.Cuda, id);
         if (!options.FallbackToCpu)
             throw new InvalidOperationException(
-                $"{Component}: GpuDeviceId is {id} but TorchSharp sees no usable CUDA GPU. Build with -p:TorchBackend=cuda on a machine with an NVIDIA driver, or set FallbackToCpu = true.");
+                $"{Component}: GpuDeviceId is {id} but TorchSharp sees no usable CUDA GPU. Reference TorchSharp-cuda-linux or TorchSharp-cuda-windows on a machine with an NVIDIA driver, or set FallbackToCpu = true.");
         ch.Warning(MessageSensitivity.None, $"GpuDeviceId is {id} but no CUDA GPU is usable: training on the CPU (FallbackToCpu).");
         return torch.CPU;
     }

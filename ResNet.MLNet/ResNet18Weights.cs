@@ -112,7 +112,7 @@ public sealed class ResNet18Weights
         if (!info.WithPreprocessing)
             throw new InvalidDataException(
                 $"{path} was exported without preprocessing: the ML.NET transforms feed it 0–255 RGB planes of {info.Card.Preprocessing.Resize}² images. " +
-                "Export it with 'resnet export --with-preprocessing', or pass the .pt weights.");
+                "Export it with preprocessing (OnnxExportOptions.WithPreprocessing, or `resnet export --with-preprocessing`), or pass the .pt weights.");
         var bytes = File.ReadAllBytes(path);
         return new ResNet18Weights(path, info.Card, () => bytes, loadModel: null);
     }

@@ -1,3 +1,4 @@
+using ResNet.Training.Native;
 using Microsoft.ML;
 using Microsoft.ML.Data;
 using ResNet.Training.Imaging;
@@ -38,6 +39,7 @@ internal sealed class ResNetScoring : IDisposable
     public ResNetScoring(ResNetContext context, ResNet18Weights weights, string inputColumn, ResNetOutputs outputs, int batchSize,
         ScoringDevice device, IDataView input, string component)
     {
+        NativeBackends.EnsureOnnxRuntime(); // before ML.NET's OnnxTransformer first calls into ONNX Runtime
         if (batchSize < 1) throw new ArgumentOutOfRangeException(nameof(batchSize), $"{component}: batch size must be at least 1, not {batchSize}.");
         this.inputColumn = inputColumn;
         this.component = component;

@@ -1,3 +1,4 @@
+using System.Text;
 using System.Globalization;
 using ResNet.Training.Weights;
 

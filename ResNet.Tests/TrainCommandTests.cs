@@ -1,3 +1,5 @@
+using ResNet.Training.Training;
+
 namespace ResNet.Tests;
 
 /// <summary>The train and evaluate verbs end to end on a tiny image folder.</summary>
@@ -53,12 +55,22 @@ public class TrainCommandTests : IDisposable
     {
         var missing = CliRunner.Run("train", "--data", "/no/such/folder", "--output", Path.Combine(Temp(), "r"));
         Assert.Equal(1, missing.ExitCode);
-        Assert.StartsWith("error: --data /no/such/folder: no such folder", missing.Error);
+        Assert.StartsWith("error: /no/such/folder: no such folder", missing.Error);
         Assert.DoesNotContain("   at ", missing.Error);
         var lr = CliRunner.Run("train", "--data", "fashion-mnist", "--lr", "-1");
         Assert.Equal(1, lr.ExitCode);
         Assert.Contains("--lr must be a positive number", lr.Error);
         var resume = CliRunner.Run("train", "--resume", "--output", Temp());
         Assert.Contains("is not a run folder", resume.Error);
+    }
+
+    [Fact]
+    public void The_library_speaks_of_options_and_the_program_of_its_flags()
+    {
+        var e = Assert.Throws<ArgumentException>(() => new TrainingOptions { BatchSize = 1 }.Validated());
+        Assert.StartsWith("BatchSize must be at least 2", e.Message);
+        Assert.Equal("--warmup must be between 0 and --epochs (3), not 5.",
+            ResNet.Cli.CliAction.InFlags("WarmupEpochs must be between 0 and Epochs (3), not 5."));
+        Assert.Equal("BatchNorm: --batch-size, --lr, --clip-grad", ResNet.Cli.CliAction.InFlags("BatchNorm: BatchSize, LearningRate, ClipGradNorm"));
     }
 }

@@ -55,7 +55,7 @@ public sealed class DataSource : IDisposable
             return new DataSource { Train = train, Validation = val, Test = test, Name = FashionMnistPrefix, Skipped = all.Skipped };
         }
         if (!Directory.Exists(spec))
-            throw new DirectoryNotFoundException($"--data {spec}: no such folder (give a folder of class folders, or fashion-mnist[:PATH]).");
+            throw new DirectoryNotFoundException($"{spec}: no such folder (give a folder of class folders, or fashion-mnist[:PATH]).");
         var skipped = new SkippedFiles();
         var preprocessing = FolderPreprocessing(imageSize);
         var owned = new List<IDisposable>();
@@ -105,7 +105,7 @@ public sealed class DataSource : IDisposable
             var test = FashionMnist.Load(FashionMnistFolder(spec), "t10k", preprocessing.Crop, preprocessing: preprocessing);
             return new DataSource { Train = test, Test = test, Name = FashionMnistPrefix, Skipped = test.Skipped };
         }
-        if (!Directory.Exists(spec)) throw new DirectoryNotFoundException($"--data {spec}: no such folder.");
+        if (!Directory.Exists(spec)) throw new DirectoryNotFoundException($"{spec}: no such folder.");
         string root = Sub(spec, "test") ?? Sub(spec, "val") ?? Sub(spec, "valid") ?? Sub(spec, "validation") ?? spec;
         var skipped = new SkippedFiles();
         var set = ImageFolderDataset.Open(root, preprocessing, classNames, skipped: skipped);

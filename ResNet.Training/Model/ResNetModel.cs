@@ -1,3 +1,4 @@
+using ResNet.Training.Native;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -27,6 +28,7 @@ public sealed class ResNetModel : nn.Module<Tensor, Tensor>
     /// <summary>Builds a randomly initialised network (He/Kaiming initialisation as torchvision does it).</summary>
     public ResNetModel(ResNetConfig config) : base(nameof(ResNetModel))
     {
+        NativeBackends.EnsureTorchSharp();
         config.Validate();
         if (config.Widths.Length != 4)
             throw new ArgumentException("This network has four stages (layer1..layer4).");

@@ -1,3 +1,4 @@
+using ResNet.Training.Native;
 using Microsoft.ML.OnnxRuntime;
 using ResNet.Training.Engines;
 using ResNet.Training.Weights;
@@ -53,6 +54,7 @@ public sealed class OnnxEngine : IResNetEngine
         bool fallbackToCpu = false, Func<ModelCard, ModelCard>? adjustCard = null)
     {
         if (gpuId < 0) throw new ArgumentException($"GPU id must be 0 or more, not {gpuId}.");
+        NativeBackends.EnsureOnnxRuntime();
         var (info, _) = OnnxModelInfo.Parse(model, source);
         if (adjustCard is not null)
             info = info.WithCard(adjustCard(info.Card), source);
@@ -60,7 +62,7 @@ public sealed class OnnxEngine : IResNetEngine
         if (device != DeviceChoice.Cpu)
         {
             if (!OrtEnv.Instance().GetAvailableProviders().Contains(CudaProvider))
-                why = "this build references ONNX Runtime's CPU package; build with -p:TorchBackend=cuda, which references Microsoft.ML.OnnxRuntime.Gpu";
+                why = "the app references ONNX Runtime's CPU package; reference Microsoft.ML.OnnxRuntime.Gpu instead";
             else
             {
                 try
@@ -76,7 +78,7 @@ public sealed class OnnxEngine : IResNetEngine
                 }
             }
             if (device == DeviceChoice.Cuda && !fallbackToCpu)
-                throw new InvalidOperationException($"CUDA was requested for {source} but is unavailable ({why}). Choose --device cpu or auto, or allow the CPU fallback.");
+                throw new InvalidOperationException($"CUDA was requested for {source} but is unavailable ({why}). Choose the CPU or Auto device, or allow the CPU fallback.");
         }
         using var cpuOptions = CreateOptions();
         // An explicit CUDA request that fell back says so (FallbackReason, Description), so logs show where the run really happened.
@@ -129,7 +131,7 @@ public sealed class OnnxEngine : IResNetEngine
     {
         if (Info.WithPreprocessing)
             throw new InvalidOperationException(
-                $"{source} has preprocessing baked in: it takes 0–255 RGB planes of {Info.InputSide}×{Info.InputSide} (RunResized), not normalised {Card.Preprocessing.Crop}×{Card.Preprocessing.Crop} input. Export without --with-preprocessing for this use.");
+                $"{source} has preprocessing baked in: it takes 0–255 RGB planes of {Info.InputSide}×{Info.InputSide} (RunResized), not normalised {Card.Preprocessing.Crop}×{Card.Preprocessing.Crop} input. Export it without preprocessing (WithPreprocessing = false) for this use.");
         return Forward(input, batchSize);
     }
 

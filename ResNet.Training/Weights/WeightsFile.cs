@@ -1,3 +1,4 @@
+using ResNet.Training.Native;
 using System.Collections;
 using System.IO.Compression;
 using System.Security.Cryptography;
@@ -98,6 +99,7 @@ public static class WeightsFile
     /// </summary>
     public static Dictionary<string, Tensor> ReadStateDict(string path)
     {
+        NativeBackends.EnsureTorchSharp();
         var bytes = File.ReadAllBytes(path);
         CheckOnlyTensors(bytes, path);
         Hashtable table;

@@ -26,7 +26,7 @@ public sealed class OnnxEngine : IResNetEngine
         this.session = session;
         this.source = source;
         Info = info;
-        Description = $"ONNX Runtime {OrtEnv.Instance().GetVersionString()} on {device}";
+        Description = $"{info.Card.Architecture.Describe()}, ONNX Runtime {OrtEnv.Instance().GetVersionString()} on {device}";
     }
 
     /// <summary>

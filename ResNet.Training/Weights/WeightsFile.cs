@@ -63,7 +63,11 @@ public static class WeightsFile
             if (missing.Count > 0) parts.Add($"missing keys ({missing.Count}): {string.Join(", ", missing)}");
             if (unexpected.Count > 0) parts.Add($"unexpected keys ({unexpected.Count}): {string.Join(", ", unexpected)}");
             if (shapes.Count > 0) parts.Add($"shape mismatches ({shapes.Count}): {string.Join("; ", shapes)}");
-            throw new WeightsMismatchException($"{source} does not fit a {Describe(model.Config)}: {string.Join(". ", parts)}.");
+            if (OtherArchitecture(stateDict, model.Config) is { } other)
+                throw new WeightsMismatchException(
+                    $"{source} is a {other} state dict, not a {model.Config.Describe()}: {missing.Count} missing keys, {unexpected.Count} unexpected, {shapes.Count} of another shape. "
+                    + "Load it as the network it is (without a model card, or with a card that describes it).");
+            throw new WeightsMismatchException($"{source} does not fit a {model.Config.Describe()}: {string.Join(". ", parts)}.");
         }
         using var noGrad = no_grad();
         foreach (var (key, target) in expected)
@@ -159,23 +163,36 @@ public static class WeightsFile
         }
     }
 
-    /// <summary>Reads the architecture off a state dict: classes from fc, stem from conv1, blocks per stage from the keys.</summary>
+    /// <summary>
+    /// Reads the architecture off a torchvision-style state dict: classes from <c>fc</c>, stem from <c>conv1</c>'s kernel,
+    /// stages and blocks from the <c>layerS.B</c> keys, bottleneck from <c>conv3</c>, widths from each stage's first
+    /// convolution, projection shortcuts from <c>downsample</c>. Keys cannot tell a plain network from one with
+    /// option-A shortcuts (neither has parameters in its shortcuts); such weights load as option A unless their card says otherwise.
+    /// </summary>
     public static ResNetConfig InferConfig(IReadOnlyDictionary<string, Tensor> sd, string source)
     {
-        if (!sd.TryGetValue("fc.weight", out var fc) || !sd.TryGetValue("conv1.weight", out var conv1))
-            throw new WeightsMismatchException($"{source} is not a ResNetModel state dict: it has no fc.weight or conv1.weight.");
-        var blocks = new int[4];
-        for (int s = 0; s < 4; s++)
-            while (sd.ContainsKey($"layer{s + 1}.{blocks[s]}.conv1.weight")) blocks[s]++;
-        if (blocks.Any(b => b == 0))
-            throw new WeightsMismatchException($"{source} is not a ResNetModel state dict of basic blocks: layer1..layer4 not all present.");
-        var widths = Enumerable.Range(1, 4).Select(s => (int)sd[$"layer{s}.0.conv1.weight"].shape[0]).ToArray();
+        if (!sd.TryGetValue("fc.weight", out var fc) || !sd.TryGetValue("conv1.weight", out var conv1) || conv1.ndim != 4 || fc.ndim != 2)
+            throw new WeightsMismatchException($"{source} is not a ResNet state dict: it has no fc.weight or conv1.weight.");
+        var blocks = new List<int>();
+        while (sd.ContainsKey($"layer{blocks.Count + 1}.0.conv1.weight"))
+        {
+            int b = 0;
+            while (sd.ContainsKey($"layer{blocks.Count + 1}.{b}.conv1.weight")) b++;
+            blocks.Add(b);
+        }
+        if (blocks.Count == 0)
+            throw new WeightsMismatchException($"{source} is not a ResNet state dict: it has no layer1.0.conv1.weight.");
+        bool bottleneck = sd.ContainsKey("layer1.0.conv3.weight");
+        bool reshapes = Enumerable.Range(1, blocks.Count).Any(s => s > 1 || sd[$"layer{s}.0.conv1.weight"].shape[1] != (bottleneck ? 4 : 1) * sd[$"layer{s}.0.conv1.weight"].shape[0]);
+        bool projections = sd.Keys.Any(k => k.Contains(".downsample.", StringComparison.Ordinal));
         return new ResNetConfig
         {
             NumClasses = (int)fc.shape[0],
             Stem = conv1.shape[^1] == 7 ? StemKind.ImageNet : StemKind.Small,
-            BlocksPerStage = blocks,
-            Widths = widths,
+            BlocksPerStage = [.. blocks],
+            Widths = Enumerable.Range(1, blocks.Count).Select(s => (int)sd[$"layer{s}.0.conv1.weight"].shape[0]).ToArray(),
+            Block = bottleneck ? BlockKind.Bottleneck : BlockKind.Basic,
+            Shortcut = projections || !reshapes ? ShortcutKind.Projection : ShortcutKind.ZeroPad,
         };
     }
 
@@ -186,6 +203,19 @@ public static class WeightsFile
         return Convert.ToHexStringLower(SHA256.HashData(stream));
     }
 
-    private static string Describe(ResNetConfig c) =>
-        $"ResNetModel with blocks [{string.Join(",", c.BlocksPerStage)}], {c.Stem} stem and {c.NumClasses} classes";
+    /// <summary>What the state dict is, when its keys say so and it is not what <paramref name="expected"/> is.</summary>
+    private static string? OtherArchitecture(IReadOnlyDictionary<string, Tensor> stateDict, ResNetConfig expected)
+    {
+        try
+        {
+            var actual = InferConfig(stateDict, "");
+            bool same = actual.Block == expected.Block && actual.Stem == expected.Stem
+                && actual.BlocksPerStage.SequenceEqual(expected.BlocksPerStage) && actual.Widths.SequenceEqual(expected.Widths);
+            return same ? null : actual.Describe();
+        }
+        catch (WeightsMismatchException)
+        {
+            return null;
+        }
+    }
 }

@@ -51,22 +51,17 @@ public static class WeightsFile
     public static void LoadInto(ResNetModel model, IReadOnlyDictionary<string, Tensor> stateDict, string source)
     {
         var expected = model.state_dict();
-        var missing = expected.Keys.Where(k => !stateDict.ContainsKey(k) && !IsLegacyBatchCounter(k, stateDict)).ToList();
-        var unexpected = stateDict.Keys.Where(k => !expected.ContainsKey(k)).ToList();
-        var shapes = expected.Keys.Where(stateDict.ContainsKey)
-            .Where(k => !expected[k].shape.SequenceEqual(stateDict[k].shape))
-            .Select(k => $"{k}: file [{string.Join(",", stateDict[k].shape)}], model [{string.Join(",", expected[k].shape)}]")
-            .ToList();
+        var (missing, unexpected, shapes) = Differences(expected, stateDict);
         if (missing.Count + unexpected.Count + shapes.Count > 0)
         {
-            var parts = new List<string>();
-            if (missing.Count > 0) parts.Add($"missing keys ({missing.Count}): {string.Join(", ", missing)}");
-            if (unexpected.Count > 0) parts.Add($"unexpected keys ({unexpected.Count}): {string.Join(", ", unexpected)}");
-            if (shapes.Count > 0) parts.Add($"shape mismatches ({shapes.Count}): {string.Join("; ", shapes)}");
             if (OtherArchitecture(stateDict, model.Config) is { } other)
                 throw new WeightsMismatchException(
                     $"{source} is a {other} state dict, not a {model.Config.Describe()}: {missing.Count} missing keys, {unexpected.Count} unexpected, {shapes.Count} of another shape. "
                     + "Load it as the network it is (without a model card, or with a card that describes it).");
+            var parts = new List<string>();
+            if (missing.Count > 0) parts.Add($"missing keys ({missing.Count}): {string.Join(", ", missing)}");
+            if (unexpected.Count > 0) parts.Add($"unexpected keys ({unexpected.Count}): {string.Join(", ", unexpected)}");
+            if (shapes.Count > 0) parts.Add($"shape mismatches ({shapes.Count}): {string.Join("; ", shapes)}");
             throw new WeightsMismatchException($"{source} does not fit a {model.Config.Describe()}: {string.Join(". ", parts)}.");
         }
         using var noGrad = no_grad();
@@ -75,6 +70,39 @@ public static class WeightsFile
             if (stateDict.TryGetValue(key, out var value)) target.copy_(value.to(target.dtype));
             else target.zero_(); // a legacy file's BatchNorm batch counter, started at 0 as PyTorch does
         }
+    }
+
+    /// <summary>Keys the file lacks, keys the model lacks, and keys whose shapes differ (file and model shape).</summary>
+    private static (List<string> Missing, List<string> Unexpected, List<string> Shapes) Differences(
+        IReadOnlyDictionary<string, Tensor> expected, IReadOnlyDictionary<string, Tensor> stateDict) =>
+        (expected.Keys.Where(k => !stateDict.ContainsKey(k) && !IsLegacyBatchCounter(k, stateDict)).ToList(),
+         stateDict.Keys.Where(k => !expected.ContainsKey(k)).ToList(),
+         expected.Keys.Where(stateDict.ContainsKey)
+            .Where(k => !expected[k].shape.SequenceEqual(stateDict[k].shape))
+            .Select(k => $"{k}: file [{string.Join(",", stateDict[k].shape)}], model [{string.Join(",", expected[k].shape)}]")
+            .ToList());
+
+    /// <summary>
+    /// What the state dict is, when it is exactly another network of the family (every key and shape of the
+    /// architecture read off it, nothing else), so that the error names that network rather than listing its keys.
+    /// </summary>
+    private static string? OtherArchitecture(IReadOnlyDictionary<string, Tensor> stateDict, ResNetConfig expected)
+    {
+        ResNetConfig actual;
+        try
+        {
+            actual = InferConfig(stateDict, "");
+            actual.Validate();
+        }
+        catch (Exception e) when (e is WeightsMismatchException or ArgumentException)
+        {
+            return null;
+        }
+        // Another head or padding alone is best told by the list of differing keys.
+        if ((actual with { NumClasses = expected.NumClasses }).Describe() == expected.Describe()) return null;
+        using var probe = new ResNetModel(actual);
+        var (missing, unexpected, shapes) = Differences(probe.state_dict(), stateDict);
+        return missing.Count + unexpected.Count + shapes.Count == 0 ? actual.Describe() : null;
     }
 
     /// <summary>
@@ -174,7 +202,7 @@ public static class WeightsFile
         if (!sd.TryGetValue("fc.weight", out var fc) || !sd.TryGetValue("conv1.weight", out var conv1) || conv1.ndim != 4 || fc.ndim != 2)
             throw new WeightsMismatchException($"{source} is not a ResNet state dict: it has no fc.weight or conv1.weight.");
         var blocks = new List<int>();
-        while (sd.ContainsKey($"layer{blocks.Count + 1}.0.conv1.weight"))
+        while (sd.TryGetValue($"layer{blocks.Count + 1}.0.conv1.weight", out var first) && first.ndim == 4)
         {
             int b = 0;
             while (sd.ContainsKey($"layer{blocks.Count + 1}.{b}.conv1.weight")) b++;
@@ -183,7 +211,10 @@ public static class WeightsFile
         if (blocks.Count == 0)
             throw new WeightsMismatchException($"{source} is not a ResNet state dict: it has no layer1.0.conv1.weight.");
         bool bottleneck = sd.ContainsKey("layer1.0.conv3.weight");
-        bool reshapes = Enumerable.Range(1, blocks.Count).Any(s => s > 1 || sd[$"layer{s}.0.conv1.weight"].shape[1] != (bottleneck ? 4 : 1) * sd[$"layer{s}.0.conv1.weight"].shape[0]);
+        // Some block changes shape (so needs a shortcut with or without parameters) when a second stage halves the
+        // resolution or the first block's output differs from the stem's.
+        var firstConv = sd["layer1.0.conv1.weight"];
+        bool reshapes = blocks.Count > 1 || firstConv.shape[1] != (bottleneck ? ResNetConfig.BottleneckExpansion : 1) * firstConv.shape[0];
         bool projections = sd.Keys.Any(k => k.Contains(".downsample.", StringComparison.Ordinal));
         return new ResNetConfig
         {
@@ -201,21 +232,5 @@ public static class WeightsFile
     {
         using var stream = File.OpenRead(path);
         return Convert.ToHexStringLower(SHA256.HashData(stream));
-    }
-
-    /// <summary>What the state dict is, when its keys say so and it is not what <paramref name="expected"/> is.</summary>
-    private static string? OtherArchitecture(IReadOnlyDictionary<string, Tensor> stateDict, ResNetConfig expected)
-    {
-        try
-        {
-            var actual = InferConfig(stateDict, "");
-            bool same = actual.Block == expected.Block && actual.Stem == expected.Stem
-                && actual.BlocksPerStage.SequenceEqual(expected.BlocksPerStage) && actual.Widths.SequenceEqual(expected.Widths);
-            return same ? null : actual.Describe();
-        }
-        catch (WeightsMismatchException)
-        {
-            return null;
-        }
     }
 }

@@ -49,7 +49,7 @@ internal static class ExportCommand
                 info = OnnxExporter.Export(model, card, outputPath, options);
             var a = info.Card.Architecture;
             Console.WriteLine($"wrote {outputPath} ({new FileInfo(outputPath).Length / 1e6:F1} MB, opset {info.Opset})");
-            Console.WriteLine($"  model:   blocks [{string.Join(",", a.BlocksPerStage)}], {a.Stem} stem, {a.NumClasses} classes, BatchNorm folded");
+            Console.WriteLine($"  model:   {a.Describe()}, BatchNorm folded");
             Console.WriteLine($"  input:   '{OnnxNames.Input}' float [{OnnxNames.BatchDim},3,{info.InputSide},{info.InputSide}], "
                 + (info.WithPreprocessing ? "RGB planes of 0–255 (crop and normalisation in the graph)" : "normalised (x/255 − mean)/std"));
             Console.WriteLine($"  outputs: '{OnnxNames.Features}' [{OnnxNames.BatchDim},{a.FeatureDim}], '{OnnxNames.Logits}' [{OnnxNames.BatchDim},{a.NumClasses}]"

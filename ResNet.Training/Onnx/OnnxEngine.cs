@@ -33,7 +33,7 @@ public sealed class OnnxEngine : IResNetEngine
         Info = info;
         Device = device;
         FallbackReason = fallbackReason;
-        Description = $"ONNX Runtime {OrtEnv.Instance().GetVersionString()} on {device}{(fallbackReason is null ? "" : " (CUDA unavailable, fell back)")}";
+        Description = $"{info.Card.Architecture.Describe()}, ONNX Runtime {OrtEnv.Instance().GetVersionString()} on {device}{(fallbackReason is null ? "" : " (CUDA unavailable, fell back)")}";
     }
 
     /// <summary>

@@ -22,6 +22,7 @@ internal static class FeaturizeCommand
         {
             var files = images.Files(parse);
             int batchSize = images.Batch(parse);
+            OutputGuard.CheckFile("--output", parse.GetValue(output)!, engineOptions.InputFiles(parse).Concat(files));
             using var engine = engineOptions.Open(parse, card => preprocessing.Apply(parse, card), cancel);
             Console.Error.WriteLine($"featurize: {files.Count} images with {engine.Description}, {Describe(engine.Card.Preprocessing)}");
             using var csv = new CsvFile(parse.GetValue(output)!);

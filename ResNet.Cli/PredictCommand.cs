@@ -34,6 +34,7 @@ internal static class PredictCommand
         {
             var files = images.Files(parse);
             int batchSize = images.Batch(parse);
+            OutputGuard.CheckFile("--output", parse.GetValue(output)!, engineOptions.InputFiles(parse).Concat(files).Append(parse.GetValue(labels)));
             using var engine = engineOptions.Open(parse, card =>
             {
                 card = preprocessing.Apply(parse, card);

@@ -119,6 +119,7 @@ internal static class TrainCommand
         var device = TorchDevice.Resolve(TorchDevice.Parse(args.Device));
         string runDir = Path.GetFullPath(args.Output ?? Path.Combine("runs",
             $"{SafeName(args.Data)}-{DateTime.Now.ToString("yyyyMMdd-HHmmss", CultureInfo.InvariantCulture)}"));
+        OutputGuard.CheckFolder("--output", runDir, [args.Data, args.Weights]);
         if (!args.Resume && Checkpoint.Resolve(Trainer.CheckpointPath(runDir, Trainer.LastName)) is not null)
             throw new InvalidOperationException($"{runDir} already holds a run; continue it with --resume, or choose another --output.");
 

@@ -23,13 +23,13 @@ internal static class BatchInference
     /// and when no image at all could be read.
     /// </summary>
     public static Summary Run(IResNetEngine engine, IReadOnlyList<string> files, int batchSize, OnErrorPolicy policy,
-        TextWriter error, string verb, Action<string, EngineOutput, int> onImage, CancellationToken cancel)
+        TextWriter error, string verb, Action<string, EngineOutput, int> onImage, CancellationToken cancel, long? maxPixels = null)
     {
         var preprocessing = engine.Card.Preprocessing;
         // An ONNX model with preprocessing baked in takes the resized 0–255 planes as they are and crops in its graph.
         var baked = engine as OnnxEngine is { WithPreprocessing: true } onnx ? onnx : null;
         int length = baked is null ? preprocessing.InputLength : preprocessing.ResizedLength;
-        using var loader = new ImageLoader(preprocessing.Resize);
+        using var loader = new ImageLoader(preprocessing.Resize) { MaxPixels = maxPixels };
         var progress = new ProgressLine(error, verb, files.Count);
         int skipped = 0, done = 0;
 

@@ -29,7 +29,7 @@ internal static class FeaturizeCommand
             int dim = engine.Card.Architecture.FeatureDim;
             csv.WriteRow(Enumerable.Range(0, dim).Select(i => $"f{i}").Prepend("path"));
             BatchInference.Run(engine, files, batchSize, images.Policy(parse), Console.Error, "featurize",
-                (path, result, row) => csv.WriteRow([path], result.FeaturesOf(row)), cancel);
+                (path, result, row) => csv.WriteRow([path], result.FeaturesOf(row)), cancel, images.PixelLimit(parse));
             csv.Commit();
             return 0;
         });

@@ -69,7 +69,7 @@ internal static class PredictCommand
                 foreach (int c in Enumerable.Range(0, names.Length).OrderByDescending(c => probabilities[c]).ThenBy(c => c).Take(k))
                     fields.AddRange([names[c], Format(probabilities[c])]);
                 csv.WriteRow(fields);
-            }, cancel);
+            }, cancel, images.PixelLimit(parse));
             csv.Commit();
             return 0;
         });

@@ -102,6 +102,36 @@ public sealed partial class HostileInputTests(CliFixture fixture) : IClassFixtur
     }
 
     [Fact]
+    public void A_zip_bomb_weights_file_is_refused_before_inflating_and_memory_stays_bounded()
+    {
+        // The fixture's weights with one storage replaced by 1 GiB of zeros: about 1 MB on disk.
+        string bomb = Path.Combine(scratch.New(), "bomb.pt");
+        using (var source = ZipFile.OpenRead(fixture.Weights))
+        using (var target = ZipFile.Open(bomb, ZipArchiveMode.Create))
+            foreach (var entry in source.Entries)
+            {
+                using var stream = target.CreateEntry(entry.FullName, CompressionLevel.Optimal).Open();
+                if (entry.FullName.EndsWith("/data/0", StringComparison.Ordinal))
+                {
+                    var zeros = new byte[1 << 20];
+                    for (int i = 0; i < 1024; i++) stream.Write(zeros);
+                }
+                else
+                {
+                    using var input = entry.Open();
+                    input.CopyTo(stream);
+                }
+            }
+        Assert.True(new FileInfo(bomb).Length < 50 << 20, $"the bomb takes {new FileInfo(bomb).Length} bytes");
+
+        var (code, output, peak) = Measure("export", "--weights", bomb, "--output", Path.Combine(scratch.New(), "bomb.onnx"));
+        Assert.True(code == 1, $"exit {code}:\n{output}");
+        Assert.Contains("inflate to", output);
+        Assert.Contains("over the limit of 537 MB", output);
+        Assert.True(peak < PeakLimitKb, $"peak memory {peak} KB");
+    }
+
+    [Fact]
     public void The_library_refuses_an_oversized_image_before_decoding_and_the_limit_can_be_set_per_call()
     {
         var bomb = DecompressionBomb(10000);

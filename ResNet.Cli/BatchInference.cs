@@ -22,11 +22,11 @@ internal static class BatchInference
     /// and when no image at all could be read.
     /// </summary>
     public static Summary Run(IResNetEngine engine, IReadOnlyList<string> files, int batchSize, OnErrorPolicy policy,
-        TextWriter error, string verb, Action<string, EngineOutput, int> onImage, CancellationToken cancel)
+        TextWriter error, string verb, Action<string, EngineOutput, int> onImage, CancellationToken cancel, long? maxPixels = null)
     {
         var preprocessing = engine.Card.Preprocessing;
         int length = preprocessing.ResizedLength;
-        using var loader = new ImageLoader(preprocessing.Resize);
+        using var loader = new ImageLoader(preprocessing.Resize) { MaxPixels = maxPixels };
         var progress = new ProgressLine(error, verb, files.Count);
         int skipped = 0, done = 0;
 

@@ -76,6 +76,10 @@ internal sealed class EngineOptions
         }
     }
 
+    /// <summary>The files these options read (weights and their card, ONNX model), for <see cref="OutputGuard"/>.</summary>
+    public IEnumerable<string?> InputFiles(ParseResult parse) =>
+        parse.GetValue(Weights) is { Length: > 0 } w ? [w, ModelCard.PathFor(w), parse.GetValue(Onnx)] : [parse.GetValue(Onnx)];
+
     /// <summary>
     /// Loads <c>--weights</c> for every verb (train, export, featurize, predict): a weights file, or torchvision's
     /// ImageNet weights for 'imagenet' (cached in <paramref name="cacheDir"/>).

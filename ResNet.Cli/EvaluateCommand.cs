@@ -39,13 +39,14 @@ internal static class EvaluateCommand
             torch.set_num_threads(t);
         }
         var device = TorchDevice.Resolve(deviceChoice, gpuId);
+        string folder = output ?? Path.GetDirectoryName(Path.GetFullPath(weights))!;
+        OutputGuard.CheckFolder("--output", folder, [dataSpec]);
         var (model, card) = WeightsFile.Load(weights);
         using var _ = model;
         model.to(device);
         using var data = DataSource.ForEvaluation(dataSpec, card.Preprocessing, card.Labels);
         var set = data.Test!;
         var result = Evaluator.Evaluate(model, set, device, batchSize, cancellation: cancellation);
-        string folder = output ?? Path.GetDirectoryName(Path.GetFullPath(weights))!;
         string prefix = "evaluation-" + string.Concat(data.Name.Select(ch => char.IsLetterOrDigit(ch) || ch is '-' or '_' ? ch : '-'));
         var (csv, png) = EvaluationReport.Write(result, card.Labels, folder, prefix, $"{data.Name}: {result.Samples} images");
         Console.WriteLine($"evaluated {weights} on {dataSpec}: {result.Samples} images, {card.Labels.Length} classes");

@@ -1,5 +1,6 @@
 using System.CommandLine;
 using ResNet.Training.Onnx;
+using ResNet.Training.Weights;
 
 namespace ResNet.Cli;
 
@@ -41,8 +42,7 @@ internal static class ExportCommand
             };
             options.Validate();
             string weightsPath = parse.GetValue(weights)!, outputPath = parse.GetValue(output)!;
-            if (Path.GetFullPath(weightsPath) == Path.GetFullPath(outputPath))
-                throw new ArgumentException($"--output {outputPath} would overwrite the weights file; choose another name, e.g. model.onnx.");
+            OutputGuard.CheckFile("--output", outputPath, [weightsPath, ModelCard.PathFor(weightsPath)]);
             var (model, card) = EngineOptions.LoadWeights(weightsPath, parse.GetValue(cacheDir), cancel);
             OnnxModelInfo info;
             using (model)

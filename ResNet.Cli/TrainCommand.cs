@@ -119,6 +119,7 @@ internal static class TrainCommand
         var device = TorchDevice.Resolve(TorchDevice.Parse(args.Device), args.GpuId);
         string runDir = Path.GetFullPath(args.Output ?? Path.Combine("runs",
             $"{SafeName(args.Data)}-{DateTime.Now.ToString("yyyyMMdd-HHmmss", CultureInfo.InvariantCulture)}"));
+        OutputGuard.CheckFolder("--output", runDir, [args.Data, args.Weights]);
         if (!args.Resume && Checkpoint.Resolve(Trainer.CheckpointPath(runDir, Trainer.LastName)) is not null)
             throw new InvalidOperationException($"{runDir} already holds a run; continue it with --resume, or choose another --output.");
 
@@ -145,7 +146,7 @@ internal static class TrainCommand
 
         var o = args.Options;
         Console.WriteLine($"data: {args.Data} — {classes} classes, {data.Train.Count} training, {data.Validation?.Count ?? 0} validation, {data.Test?.Count ?? 0} test images; input {size}×{size}");
-        if (data.Skipped.Count > 0) Console.WriteLine($"data: {data.Skipped.Summary()}");
+        int skippedReported = WriteSkipped(runDir, data.Skipped, alreadyReported: 0);
         Console.WriteLine(FormattableString.Invariant(
             $"model: ResNet18, {stem.ToString().ToLowerInvariant()} stem, {classes} outputs{(args.Weights is null ? "" : $", from {args.Weights}")}; device {device}, {torch.get_num_threads()} threads"));
         Console.WriteLine(FormattableString.Invariant(
@@ -156,7 +157,7 @@ internal static class TrainCommand
         var trainer = new Trainer(o, device) { RunDirectory = runDir, Progress = progress.Report };
         var result = trainer.Fit(model, data.Train, data.Validation, args.Resume, cancellation);
 
-        WriteSkipped(runDir, data.Skipped);
+        WriteSkipped(runDir, data.Skipped, skippedReported);
         if (result.Interrupted)
         {
             Console.WriteLine();
@@ -181,11 +182,16 @@ internal static class TrainCommand
         return 0;
     }
 
-    private static void WriteSkipped(string runDir, SkippedFiles skipped)
+    /// <summary>
+    /// Writes skipped.txt and prints the summary once: at the start for what the folder scan found, and again at the
+    /// end only when training found more. Returns the count reported.
+    /// </summary>
+    private static int WriteSkipped(string runDir, SkippedFiles skipped, int alreadyReported)
     {
-        if (skipped.Count == 0) return;
+        if (skipped.Count == alreadyReported) return alreadyReported;
         File.WriteAllLines(Path.Combine(runDir, "skipped.txt"), skipped.Entries.Select(e => $"{e.Path}\t{e.Reason}"));
         Console.WriteLine($"data: {skipped.Summary()} (list in {Path.Combine(runDir, "skipped.txt")})");
+        return skipped.Count;
     }
 
     private static string SafeName(string data)

@@ -152,6 +152,8 @@ public class CliTests(CliFixture fixture) : IClassFixture<CliFixture>, IDisposab
     [InlineData("no .jpg, .jpeg, .png or .bmp files", "featurize", "--weights", "{weights}", "--images", "{other}", "--output", "{out}")]
     [InlineData("--mean takes three numbers", "featurize", "--weights", "{weights}", "--images", "{cifar}", "--output", "{out}", "--mean", "0.5,0.5")]
     [InlineData("Resize (16) must be at least Crop (32)", "featurize", "--weights", "{weights}", "--images", "{cifar}", "--output", "{out}", "--resize", "16")]
+    [InlineData("--resize 30000: must be between 1 and 4096 pixels", "featurize", "--weights", "{weights}", "--images", "{cifar}", "--output", "{out}", "--resize", "30000", "--crop", "30000")]
+    [InlineData("--max-image-pixels must be at least 1", "featurize", "--weights", "{weights}", "--images", "{cifar}", "--output", "{out}", "--max-image-pixels", "0")]
     [InlineData("--batch-size must be at least 1", "featurize", "--weights", "{weights}", "--images", "{cifar}", "--output", "{out}", "--batch-size", "0")]
     [InlineData("--top must be between 1 and the number of classes (10)", "predict", "--weights", "{weights}", "--images", "{cifar}", "--output", "{out}", "--top", "11")]
     [InlineData("names 2 classes, but the model has 10", "predict", "--weights", "{weights}", "--images", "{cifar}", "--output", "{out}", "--labels", "{labels}")]

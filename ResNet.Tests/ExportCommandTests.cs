@@ -64,7 +64,7 @@ public sealed class ExportCommandTests : IDisposable
                      (new[] { "--weights", weights, "--output", Path.Combine(dir, "a.onnx"), "--opset", "12" }, "error: Opset 12 is not supported: choose 17..23."),
                      (new[] { "--weights", Path.Combine(dir, "absent.pt"), "--output", Path.Combine(dir, "a.onnx") }, "error: Weights file not found"),
                      (new[] { "--weights", weights, "--output", Path.Combine(dir, "a.onnx") }, $"error: {weights}"),
-                     (new[] { "--weights", weights, "--output", weights }, "would overwrite the weights file"),
+                     (new[] { "--weights", weights, "--output", weights }, "is also an input"),
                  })
         {
             var (code, _, error) = CliRunner.Run(["export", .. args]);

@@ -82,6 +82,40 @@ public class ImageNetDownloadTests : IDisposable
         string path = ImageNetWeights.GetOrDownload(Options(server.Port, cache, name, log));
         Assert.Equal(bytes, File.ReadAllBytes(path));
         Assert.Contains("damaged", log.ToString());
+        Assert.Single(Directory.GetFiles(cache)); // the damaged copy is gone once a good one is in place
+    }
+
+    [Fact]
+    public void A_damaged_cached_copy_is_kept_aside_when_it_cannot_be_downloaded_again()
+    {
+        var (_, name) = Fixture();
+        string cache = scratch.New();
+        File.WriteAllBytes(Path.Combine(cache, name), [1, 2, 3]);
+        var e = Assert.Throws<WeightsDownloadException>(() =>
+            ImageNetWeights.GetOrDownload(Options(LocalHttpServer.FreePort(), cache, name, new StringWriter())));
+        string aside = Path.Combine(cache, name + ".damaged");
+        Assert.Contains($"The damaged cached copy was kept at {aside}", e.Message);
+        Assert.Equal([1, 2, 3], File.ReadAllBytes(aside));
+    }
+
+    [Fact]
+    public void A_server_that_accepts_and_never_answers_is_reported_as_stalled()
+    {
+        var (_, name) = Fixture();
+        // The kernel completes the connection (listen backlog); nothing ever reads the request or answers it.
+        var silent = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
+        silent.Start();
+        try
+        {
+            int port = ((System.Net.IPEndPoint)silent.LocalEndpoint).Port;
+            var options = Options(port, scratch.New(), name, new StringWriter()) with { ReadTimeout = TimeSpan.FromSeconds(1) };
+            var e = Assert.Throws<WeightsDownloadException>(() => ImageNetWeights.GetOrDownload(options));
+            Assert.Contains("stalled: the server accepted the connection but sent no answer for 1 s", e.Message);
+        }
+        finally
+        {
+            silent.Stop();
+        }
     }
 
     [Fact]

@@ -50,13 +50,15 @@ public sealed class ImageLoader : IDisposable
                 orderOfExtraction: ImagePixelExtractingEstimator.ColorsOrder.ARGB,
                 interleavePixelColors: false));
 
-    /// <summary>Decodes and resizes one file; a missing, empty, truncated or undecodable file raises <see cref="ImageDecodeException"/>.</summary>
+    /// <summary>The largest image decoded, in pixels (default <see cref="ImageLimits.MaxPixels"/>).</summary>
+    public long? MaxPixels { get; init; }
+
+    /// <summary>Decodes and resizes one file; a missing, empty, truncated, oversized or undecodable file raises <see cref="ImageDecodeException"/>.</summary>
     public float[] Load(string path)
     {
         if (!File.Exists(path)) throw new ImageDecodeException(path, "file not found.");
         var bytes = File.ReadAllBytes(path);
-        if (bytes.Length == 0) throw new ImageDecodeException(path, "the file is empty.");
-        if (ImageIntegrity.FindTruncation(bytes) is { } damage) throw new ImageDecodeException(path, damage);
+        ImageLimits.Check(bytes, path, MaxPixels);
         MLImage image;
         try
         {

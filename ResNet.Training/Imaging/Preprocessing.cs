@@ -52,10 +52,17 @@ public sealed record Preprocessing
         (Enumerable.Range(0, 3).Select(c => 1f / (255f * Std[c])).ToArray(),
          Enumerable.Range(0, 3).Select(c => Mean[c] / Std[c]).ToArray());
 
+    /// <summary>
+    /// The largest <see cref="Resize"/> (and so <see cref="Crop"/>): 4096, i.e. 192 MB of floats per resized image.
+    /// Far beyond any ResNet input; it keeps a typo such as 30000 from asking for gigabytes per image.
+    /// </summary>
+    public const int MaxSide = 4096;
+
     /// <summary>Throws when the values cannot work.</summary>
     public Preprocessing Validated()
     {
         if (Crop < 1) throw new ArgumentException($"Crop must be positive, not {Crop}.");
+        if (Resize > MaxSide) throw new ArgumentException($"Resize ({Resize}) must be at most {MaxSide}.");
         if (Resize < Crop) throw new ArgumentException($"Resize ({Resize}) must be at least Crop ({Crop}).");
         if (Mean.Length != 3 || Std.Length != 3) throw new ArgumentException("Mean and Std need three values (R, G, B).");
         if (Std.Any(s => !(s > 0))) throw new ArgumentException("Std values must be positive.");

@@ -1,5 +1,6 @@
 using ResNet.Training.Native;
 using System.Collections;
+using System.Globalization;
 using System.IO.Compression;
 using System.Security.Cryptography;
 using TorchSharp;
@@ -143,7 +144,9 @@ public static class WeightsFile
         }
         catch (Exception e)
         {
-            throw new InvalidDataException($"{path}: not a PyTorch state dict saved with torch.save(model.state_dict()) ({e.Message}).", e);
+            // libtorch's messages carry a native stack trace after the first line: the user needs only the first.
+            string reason = e.Message.Split('\n', 2)[0].Trim();
+            throw new InvalidDataException($"{path}: not a PyTorch state dict saved with torch.save(model.state_dict()) ({reason}).", e);
         }
         var result = new Dictionary<string, Tensor>();
         foreach (DictionaryEntry entry in table)
@@ -172,6 +175,11 @@ public static class WeightsFile
         try
         {
             using var archive = new ZipArchive(new MemoryStream(bytes, writable: false), ZipArchiveMode.Read);
+            // Bound what unpickling will inflate, by the sizes the archive declares, before inflating anything.
+            long declared = archive.Entries.Sum(e => e.Length);
+            if (declared > MaxInflatedBytes)
+                throw new InvalidDataException(string.Create(CultureInfo.InvariantCulture,
+                    $"{path}: refused: its entries inflate to {declared / 1e6:F0} MB, over the limit of {MaxInflatedBytes / 1e6:F0} MB for a weights file (WeightsFile.MaxInflatedBytes) — a damaged or hostile archive."));
             var pickles = archive.Entries.Where(e => e.Name.EndsWith(".pkl", StringComparison.Ordinal)).ToList();
             if (pickles.Count == 0) throw new InvalidDataException($"{path}: the archive has no data.pkl; not a torch.save file.");
             foreach (var entry in pickles)
@@ -187,6 +195,12 @@ public static class WeightsFile
             throw new InvalidDataException($"{path}: damaged zip archive ({e.Message}).", e);
         }
     }
+
+    /// <summary>
+    /// The most a weights archive may inflate to: 512 MiB, twice a ResNet-152's 230 MB of float32 weights. A zip bomb
+    /// (megabytes that inflate to gigabytes) is refused from the sizes its directory declares, before inflating.
+    /// </summary>
+    public static long MaxInflatedBytes { get; set; } = 512L << 20;
 
     /// <summary>
     /// Reads the architecture off a torchvision-style state dict: classes from <c>fc</c>, stem from <c>conv1</c>'s kernel,

@@ -27,7 +27,7 @@ internal static class TrainCommand
     private static readonly Option<string> StemOption = new("--stem") { Description = "imagenet (7×7/2 + max-pool) or small (3×3/1, for 32² images).", DefaultValueFactory = _ => "imagenet" };
     private static readonly Option<int?> SizeOption = new("--image-size") { Description = "Network input side (default 32 for Fashion-MNIST and the small stem, else 224)." };
     private static readonly Option<string?> WeightsOption = new("--weights")
-    { Description = "Start from these weights: a .pt state dict, or 'imagenet' for torchvision's ImageNet ResNet18 (downloaded once, cached); the head is replaced when the classes differ.", HelpName = "W.pt|imagenet" };
+    { Description = "Start from these weights: a .pt state dict, 'imagenet' for torchvision's ImageNet ResNet18 (downloaded once, cached), or 'mlnet-imagenet[:PATH]' for ML.NET's (NuGet package " + MLNetImageNetWeights.PackageId + ", offline); the head is replaced when the classes differ.", HelpName = "W.pt|imagenet|mlnet-imagenet" };
     private static readonly Option<string?> CacheDirOption = new("--cache-dir") { Description = "Cache folder for --weights imagenet." };
     private static readonly Option<double> ValSplitOption = new("--val-split") { Description = "Fraction of the training data held out for validation when there is no val/ folder (0 = none).", DefaultValueFactory = _ => 0.1 };
     private static readonly Option<string?> OutputOption = new("--output") { Description = "Run folder (default runs/DATA-TIMESTAMP)." };
@@ -124,8 +124,12 @@ internal static class TrainCommand
 
         var (initial, initialCard) = args.Weights is null || args.Resume ? (null, null) : LoadWeights(args.Weights, args.CacheDirectory, cancellation);
         var stem = initialCard?.Architecture.Stem ?? args.Stem;
-        int size = args.ImageSize ?? DataSource.DefaultImageSize(stem, DataSource.IsFashionMnist(args.Data));
-        using var data = DataSource.ForTraining(args.Data, size, args.ValidationFraction, args.Options.Seed);
+        // Weights trained on mean-image-subtracted input (mlnet-imagenet) need their own preprocessing, at its size.
+        var weightsPreprocessing = initialCard?.Preprocessing is { MeanImage: not null } p ? p : null;
+        if (weightsPreprocessing is not null && args.ImageSize is { } asked && asked != weightsPreprocessing.Crop)
+            throw new ArgumentException($"--image-size {asked}: {args.Weights} subtracts a {weightsPreprocessing.Crop}² mean image, so it trains at {weightsPreprocessing.Crop} only.");
+        int size = weightsPreprocessing?.Crop ?? args.ImageSize ?? DataSource.DefaultImageSize(stem, DataSource.IsFashionMnist(args.Data));
+        using var data = DataSource.ForTraining(args.Data, size, args.ValidationFraction, args.Options.Seed, preprocessing: weightsPreprocessing);
         int classes = data.Train.ClassNames.Count;
 
         torch.manual_seed(args.Options.Seed);
@@ -182,7 +186,8 @@ internal static class TrainCommand
     }
 
     private static (ResNetModel, ModelCard) LoadWeights(string weights, string? cacheDirectory, CancellationToken cancellation) =>
-        weights.Equals(EngineOptions.ImageNet, StringComparison.OrdinalIgnoreCase) && !File.Exists(weights)
+        MLNetImageNetWeights.IsRequest(weights, out var packageFolder) ? MLNetImageNetWeights.Load(packageFolder)
+        : weights.Equals(EngineOptions.ImageNet, StringComparison.OrdinalIgnoreCase) && !File.Exists(weights)
             ? ImageNetWeights.Load(new ImageNetWeightsOptions { CacheDirectory = cacheDirectory }, cancellation)
             : WeightsFile.Load(weights);
 

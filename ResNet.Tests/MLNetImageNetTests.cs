@@ -1,0 +1,134 @@
+using System.Globalization;
+using Microsoft.ML;
+using Microsoft.ML.Data;
+using ResNet.MLNet;
+using ResNet.Training.Imaging;
+using ResNet.Training.Weights;
+
+namespace ResNet.Tests;
+
+/// <summary>
+/// ML.NET's ImageNet ResNet18 (<c>mlnet-imagenet</c>, the network of <c>DnnFeaturizeImage</c>): once imported into our
+/// ResNet family, its features equal <c>DnnFeaturizeImage</c>'s on real JPEGs through the ML.NET transform, the CLI
+/// (TorchSharp) and the exported ONNX model (ONNX Runtime).
+/// </summary>
+public sealed class MLNetImageNetFixture
+{
+    /// <summary>A handful of real photographs of different classes and shapes.</summary>
+    public string[] Images { get; } = Directory.GetDirectories(Path.Combine(TestPaths.Imagenette, "val"))
+        .Order(StringComparer.Ordinal).Take(4)
+        .Select(d => Directory.GetFiles(d).Order(StringComparer.Ordinal).First()).ToArray();
+
+    /// <summary><c>DnnFeaturizeImage</c> ResNet18's features of <see cref="Images"/>, as ML.NET's samples compute them.</summary>
+    public float[][] Expected { get; }
+
+    public MLNetImageNetFixture()
+    {
+        var ml = new MLContext(seed: 1);
+        var data = ml.Data.LoadFromEnumerable(Images.Select(f => new ImageRow { ImagePath = f }).ToList());
+        var peer = ml.Transforms.LoadImages("Image", null, nameof(ImageRow.ImagePath))
+            .Append(ml.Transforms.ResizeImages("Resized", 224, 224, "Image"))
+            .Append(ml.Transforms.ExtractPixels("Pixels", "Resized"))
+            .Append(ml.Transforms.DnnFeaturizeImage("Features", m => m.ModelSelector.ResNet18(ml, m.OutputColumn, m.InputColumn), "Pixels"));
+        Expected = Features(peer.Fit(data).Transform(data));
+    }
+
+    /// <summary>The <c>Features</c> column, row by row.</summary>
+    public static float[][] Features(IDataView view) =>
+        view.GetColumn<VBuffer<float>>("Features").Select(v => v.DenseValues().ToArray()).ToArray();
+
+    /// <summary>Asserts that <paramref name="actual"/> is within 1e-4 of the largest expected feature value.</summary>
+    public void AssertMatches(float[][] actual)
+    {
+        Assert.Equal(Expected.Length, actual.Length);
+        for (int i = 0; i < Expected.Length; i++)
+        {
+            Assert.Equal(512, actual[i].Length);
+            float largest = Expected[i].Max(Math.Abs);
+            Assert.True(largest > 1, $"image {i}: the peer's features are degenerate (largest {largest})");
+            float worst = Expected[i].Zip(actual[i], (e, a) => Math.Abs(e - a)).Max();
+            Assert.True(worst <= 1e-4f * largest, $"{Images[i]}: largest difference {worst} exceeds 1e-4 × {largest}");
+        }
+    }
+
+    /// <summary>One input row.</summary>
+    public sealed class ImageRow
+    {
+        /// <summary>Path of the image.</summary>
+        public string ImagePath { get; set; } = "";
+    }
+}
+
+public sealed class MLNetImageNetTests(MLNetImageNetFixture fixture) : IClassFixture<MLNetImageNetFixture>
+{
+    [Fact]
+    public void The_featurizer_transform_reproduces_DnnFeaturizeImage()
+    {
+        var ml = new MLContext(seed: 1);
+        var data = ml.Data.LoadFromEnumerable(fixture.Images.Select(f => new MLNetImageNetFixture.ImageRow { ImagePath = f }).ToList());
+        var pipeline = ml.Transforms.LoadImages("Image", null, nameof(MLNetImageNetFixture.ImageRow.ImagePath))
+            .Append(ml.Transforms.ResNet18Featurizer("Features", "Image", ResNet18Weights.MLNetImageNet, batchSize: 3));
+        fixture.AssertMatches(MLNetImageNetFixture.Features(pipeline.Fit(data).Transform(data)));
+    }
+
+    [Fact]
+    public void The_CLI_and_its_exported_ONNX_model_reproduce_DnnFeaturizeImage()
+    {
+        string dir = TestPaths.NewTempDir();
+        try
+        {
+            string torchCsv = Path.Combine(dir, "torch.csv"), onnx = Path.Combine(dir, "mlnet-imagenet.onnx"), onnxCsv = Path.Combine(dir, "onnx.csv");
+            var run = CliRunner.Run(["featurize", "--weights", MLNetImageNetWeights.Name, "--images", .. fixture.Images, "--output", torchCsv, "--device", "cpu"]);
+            Assert.True(run.ExitCode == 0, run.Error);
+            fixture.AssertMatches(ReadFeatures(torchCsv));
+
+            run = CliRunner.Run("export", "--weights", MLNetImageNetWeights.Name, "--output", onnx, "--with-preprocessing");
+            Assert.True(run.ExitCode == 0, run.Error);
+            run = CliRunner.Run(["featurize", "--onnx", onnx, "--images", .. fixture.Images, "--output", onnxCsv, "--device", "cpu"]);
+            Assert.True(run.ExitCode == 0, run.Error);
+            fixture.AssertMatches(ReadFeatures(onnxCsv));
+        }
+        finally
+        {
+            Directory.Delete(dir, recursive: true);
+        }
+    }
+
+    [Fact]
+    public void Without_the_package_the_error_names_it()
+    {
+        string empty = TestPaths.NewTempDir();
+        try
+        {
+            var e = Assert.Throws<FileNotFoundException>(() => MLNetImageNetWeights.FindModels(null, empty, v => v == "NUGET_PACKAGES" ? empty : null));
+            Assert.Contains($"Add the NuGet package {MLNetImageNetWeights.PackageId} {MLNetImageNetWeights.PackageVersion}", e.Message);
+            Assert.Contains(Path.Combine(empty, "DnnImageModels"), e.Message);
+
+            var run = CliRunner.Run("featurize", "--weights", $"{MLNetImageNetWeights.Name}:{empty}", "--images", fixture.Images[0], "--output", Path.Combine(empty, "f.csv"));
+            Assert.NotEqual(0, run.ExitCode);
+            Assert.Contains(MLNetImageNetWeights.PackageId, run.Error);
+            Assert.False(File.Exists(Path.Combine(empty, "f.csv")));
+        }
+        finally
+        {
+            Directory.Delete(empty, recursive: true);
+        }
+    }
+
+    [Fact]
+    public void The_card_keeps_the_mean_image_bit_for_bit()
+    {
+        var card = MLNetImageNetWeights.LoadCard();
+        var prep = card.Preprocessing;
+        Assert.Equal((224, 224, 3 * 224 * 224), (prep.Resize, prep.Crop, prep.MeanImage!.Length));
+        // 0–255 scale: the normalisation after the mean image is exactly the identity.
+        Assert.Equal(([1f, 1f, 1f], [0f, 0f, 0f]), (prep.Normalisation.Scale, prep.Normalisation.Shift));
+        var back = ModelCard.FromJson(card.ToJson()).Preprocessing.MeanImage!;
+        Assert.True(prep.MeanImage.AsSpan().SequenceEqual(back));
+        // RGB planes: the package's file holds BGR, whose blue plane has the lowest mean (≈103 of 0–255).
+        Assert.True(prep.MeanImage.Take(224 * 224).Average() > prep.MeanImage.Skip(2 * 224 * 224).Average());
+    }
+
+    private static float[][] ReadFeatures(string csv) =>
+        CliTests.ReadCsv(csv).Skip(1).Select(r => r.Skip(1).Select(v => float.Parse(v, CultureInfo.InvariantCulture)).ToArray()).ToArray();
+}

@@ -2,7 +2,6 @@ using System.Globalization;
 using Microsoft.ML;
 using Microsoft.ML.Data;
 using ResNet.MLNet;
-using ResNet.Training.Imaging;
 using ResNet.Training.Weights;
 
 namespace ResNet.Tests;
@@ -122,7 +121,8 @@ public sealed class MLNetImageNetTests(MLNetImageNetFixture fixture) : IClassFix
         var prep = card.Preprocessing;
         Assert.Equal((224, 224, 3 * 224 * 224), (prep.Resize, prep.Crop, prep.MeanImage!.Length));
         // 0–255 scale: the normalisation after the mean image is exactly the identity.
-        Assert.Equal(([1f, 1f, 1f], [0f, 0f, 0f]), (prep.Normalisation.Scale, prep.Normalisation.Shift));
+        Assert.Equal([1f, 1f, 1f], prep.Normalisation.Scale);
+        Assert.Equal([0f, 0f, 0f], prep.Normalisation.Shift);
         var back = ModelCard.FromJson(card.ToJson()).Preprocessing.MeanImage!;
         Assert.True(prep.MeanImage.AsSpan().SequenceEqual(back));
         // RGB planes: the package's file holds BGR, whose blue plane has the lowest mean (≈103 of 0–255).

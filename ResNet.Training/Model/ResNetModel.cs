@@ -113,11 +113,34 @@ public sealed class ResNetModel : nn.Module<Tensor, Tensor>
         return maxpool is null ? y : maxpool.forward(StridedPadding.Apply(y, poolPad, double.NegativeInfinity));
     }
 
+    /// <summary>
+    /// Where <see cref="forward"/> and <see cref="Features"/> start: 0 (the default) takes images; k = 1..4 takes the
+    /// output of stage k (layer<i>k</i>), as <see cref="Training.FrozenFeatureCache"/> holds it, and runs only the later
+    /// stages and the head. The weights are the same either way, so checkpoints stay whole.
+    /// </summary>
+    public int InputStage
+    {
+        get => inputStage;
+        set => inputStage = value is >= 0 and <= 4 ? value : throw new ArgumentOutOfRangeException(nameof(value), value, "InputStage is 0 (images) to 4 (layer4's output).");
+    }
+    private int inputStage;
+
+    /// <summary>The output of stage <paramref name="stage"/> (1..4, layer1..layer4) for images <paramref name="x"/>.</summary>
+    public Tensor StageOutput(Tensor x, int stage)
+    {
+        if (stage is < 1 or > 4) throw new ArgumentOutOfRangeException(nameof(stage), stage, "Stages are 1..4.");
+        using var scope = NewDisposeScope();
+        var y = Stem(x);
+        foreach (var layer in new[] { layer1, layer2, layer3, layer4 }.Take(stage)) y = layer.forward(y);
+        return y.MoveToOuterDisposeScope();
+    }
+
     /// <summary>The pooled penultimate features, N×<see cref="ResNetConfig.FeatureDim"/>.</summary>
     public Tensor Features(Tensor x)
     {
         using var scope = NewDisposeScope();
-        var y = layer4.forward(layer3.forward(layer2.forward(layer1.forward(Stem(x)))));
+        var y = inputStage == 0 ? Stem(x) : x;
+        foreach (var layer in new[] { layer1, layer2, layer3, layer4 }.Skip(inputStage)) y = layer.forward(y);
         return avgpool.forward(y).flatten(1).MoveToOuterDisposeScope();
     }
 
@@ -149,6 +172,17 @@ public sealed class ResNetModel : nn.Module<Tensor, Tensor>
             fresh.Dispose();
         }
         Config = Config with { NumClasses = numClasses };
+    }
+
+    /// <summary>
+    /// Freezes the stem and stages 1..<paramref name="stage"/> (4: the whole backbone) and unfreezes the rest, so that
+    /// only the later stages and the head train.
+    /// </summary>
+    public void FreezeThrough(int stage)
+    {
+        if (stage is < 0 or > 4) throw new ArgumentOutOfRangeException(nameof(stage), stage, "Freeze through stage 0 (nothing) to 4 (the whole backbone).");
+        var trainable = new HashSet<Parameter>(new nn.Module[] { layer1, layer2, layer3, layer4, fc }.Skip(stage).SelectMany(m => m.parameters()), ReferenceEqualityComparer.Instance);
+        foreach (var p in parameters()) p.requires_grad = stage == 0 || trainable.Contains(p);
     }
 
     /// <summary>Freezes (or unfreezes) every parameter except the head's.</summary>

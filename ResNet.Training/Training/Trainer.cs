@@ -79,7 +79,6 @@ public sealed class Trainer(TrainingOptions options, Device? device = null)
         int stepsPerEpoch = loader.BatchesPerEpoch;
         long totalSteps = (long)stepsPerEpoch * Options.Epochs;
         var schedule = new LearningRateSchedule(Options);
-        int size = train.Preprocessing.Crop;
         var history = new List<EpochMetrics>(state.History);
         ConfusionMatrix? confusion = null;
         long stepsThisCall = 0;
@@ -101,7 +100,7 @@ public sealed class Trainer(TrainingOptions options, Device? device = null)
             {
                 lr = schedule.At(state.GlobalStep, totalSteps);
                 foreach (var group in optimizer.ParamGroups) group.LearningRate = lr;
-                var (loss, right) = Step(model, optimizer, batch, size);
+                var (loss, right) = Step(model, optimizer, batch, train.SampleShape);
                 if (!double.IsFinite(loss))
                     throw new NonFiniteLossException(epoch + 1, batch.Number + 1, lr, loss, goodCheckpoint);
                 lossSum += loss * batch.Count;
@@ -181,10 +180,10 @@ public sealed class Trainer(TrainingOptions options, Device? device = null)
     }
 
     /// <summary>One optimiser step in its own dispose scope; returns the batch's mean loss and its correct predictions.</summary>
-    private (double Loss, long Correct) Step(ResNetModel model, OptimizerHelper optimizer, Batch batch, int size)
+    private (double Loss, long Correct) Step(ResNetModel model, OptimizerHelper optimizer, Batch batch, long[] sampleShape)
     {
         using var scope = NewDisposeScope();
-        var x = tensor(batch.Inputs, [batch.Count, 3, size, size]).to(device);
+        var x = tensor(batch.Inputs, [batch.Count, .. sampleShape]).to(device);
         var y = tensor(batch.Labels).to(device);
         var logits = model.forward(x);
         var loss = nn.functional.cross_entropy(logits, y, label_smoothing: Options.LabelSmoothing);

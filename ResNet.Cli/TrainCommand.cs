@@ -176,8 +176,9 @@ internal static class TrainCommand
         if (args.FreezeThrough is { } frozen)
         {
             model.FreezeThrough(frozen);
-            var train = CacheFrozen(model, frozen, data.Train, "training", device, o, cancellation);
-            var validation = data.Validation is null ? null : CacheFrozen(model, frozen, data.Validation, "validation", device, o, cancellation);
+            model.to(device);
+            var train = CacheFrozen(model, frozen, data.Train, "training", o, cancellation);
+            var validation = data.Validation is null ? null : CacheFrozen(model, frozen, data.Validation, "validation", o, cancellation);
             model.InputStage = frozen;
             try
             {
@@ -225,11 +226,11 @@ internal static class TrainCommand
             : WeightsFile.Load(weights);
 
     /// <summary>Computes the frozen part's activations of <paramref name="data"/> once, with progress.</summary>
-    private static FrozenFeatureCache CacheFrozen(ResNetModel model, int stage, IDataset data, string split, torch.Device device, TrainingOptions o, CancellationToken cancellation)
+    private static FrozenFeatureCache CacheFrozen(ResNetModel model, int stage, IDataset data, string split, TrainingOptions o, CancellationToken cancellation)
     {
         var clock = Stopwatch.StartNew();
         int reported = 0;
-        var cache = FrozenFeatureCache.Build(model, stage, data, device, Math.Max(o.BatchSize, 32), o.Workers, (done, total) =>
+        var cache = FrozenFeatureCache.Build(model, stage, data, Math.Max(o.BatchSize, 32), o.Workers, (done, total) =>
         {
             if (done * 10 / total <= reported && done < total) return;
             reported = done * 10 / total;

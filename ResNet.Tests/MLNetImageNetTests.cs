@@ -132,3 +132,56 @@ public sealed class MLNetImageNetTests(MLNetImageNetFixture fixture) : IClassFix
     private static float[][] ReadFeatures(string csv) =>
         CliTests.ReadCsv(csv).Skip(1).Select(r => r.Skip(1).Select(v => float.Parse(v, CultureInfo.InvariantCulture)).ToArray()).ToArray();
 }
+
+/// <summary>Fine-tuning from mlnet-imagenet with a frozen, cached backbone learns new classes from a few images.</summary>
+public sealed class MLNetImageNetFineTuneTests
+{
+    [Fact]
+    public void A_short_fine_tune_on_cached_frozen_features_beats_the_untrained_head()
+    {
+        string dir = TestPaths.NewTempDir();
+        try
+        {
+            // Three Imagenette classes: 4 training and 3 test photographs each.
+            var classes = Directory.GetDirectories(Path.Combine(TestPaths.Imagenette, "train")).Order(StringComparer.Ordinal).Take(3).ToArray();
+            foreach (var (split, skip, take) in new[] { ("train", 0, 4), ("test", 4, 3) })
+                foreach (var c in classes)
+                {
+                    string target = Directory.CreateDirectory(Path.Combine(dir, "data", split, Path.GetFileName(c))).FullName;
+                    foreach (var f in Directory.GetFiles(c).Order(StringComparer.Ordinal).Skip(skip).Take(take))
+                        File.Copy(f, Path.Combine(target, Path.GetFileName(f)));
+                }
+
+            var (model, card) = MLNetImageNetWeights.Load();
+            double untrained;
+            using (model)
+            {
+                TorchSharp.torch.manual_seed(1);
+                model.ReplaceHead(3);
+                using var test = ResNet.Training.Data.ImageFolderDataset.Open(Path.Combine(dir, "data", "test"), card.Preprocessing);
+                untrained = ResNet.Training.Training.Evaluator.Evaluate(model, test, TorchSharp.torch.CPU, workers: 1).Top1;
+            }
+
+            var run = CliRunner.Run("train", "--data", Path.Combine(dir, "data"), "--weights", MLNetImageNetWeights.Name, "--freeze", "backbone",
+                "--epochs", "20", "--batch-size", "4", "--optimizer", "adamw", "--lr", "0.01", "--val-split", "0", "--output", Path.Combine(dir, "run"),
+                "--device", "cpu", "--workers", "1");
+            Assert.True(run.ExitCode == 0, run.Error + run.Out);
+            Assert.Contains("caching layer4 activations of the training images: 12/12", run.Out);
+            var line = run.Out.Split('\n').Single(l => l.StartsWith("test accuracy: "));
+            double tuned = double.Parse(line["test accuracy: ".Length..], CultureInfo.InvariantCulture);
+            Assert.True(tuned >= 0.8 && tuned > untrained + 0.2, $"fine-tuned {tuned}, untrained head {untrained}");
+
+            // The checkpoint is the whole network, with the card's mean image, and takes images again.
+            var (saved, savedCard) = WeightsFile.Load(Path.Combine(dir, "run", "checkpoints", "last", "model.pt"));
+            using (saved)
+            {
+                Assert.Equal((0, 3, 3 * 224 * 224), (saved.InputStage, saved.Config.NumClasses, savedCard.Preprocessing.MeanImage!.Length));
+                Assert.Equal([2, 2, 2, 3], saved.Config.BlocksPerStage);
+            }
+        }
+        finally
+        {
+            Directory.Delete(dir, recursive: true);
+        }
+    }
+}

@@ -36,14 +36,15 @@ public sealed class FrozenFeatureCache : IDataset
 
     /// <summary>
     /// Runs <paramref name="model"/> in evaluation mode through stage <paramref name="stage"/> over every readable
-    /// sample of <paramref name="source"/>. <paramref name="progress"/> gets (samples done, samples in all).
+    /// sample of <paramref name="source"/>, on the model's device. <paramref name="progress"/> gets (samples done, samples in all).
     /// Unreadable samples are left out (the source's <see cref="IDataset.Skipped"/> says why).
     /// </summary>
-    public static FrozenFeatureCache Build(ResNetModel model, int stage, IDataset source, Device device, int batchSize = 64, int workers = 2,
+    public static FrozenFeatureCache Build(ResNetModel model, int stage, IDataset source, int batchSize = 64, int workers = 2,
         Action<int, int>? progress = null, CancellationToken cancellation = default)
     {
         if (stage is < 1 or > 4) throw new ArgumentOutOfRangeException(nameof(stage), stage, "Cache the output of stage 1..4.");
         if (model.InputStage != 0) throw new InvalidOperationException("The model must take images (InputStage 0) to fill the cache.");
+        var device = model.parameters().First().device;
         bool wasTraining = model.training;
         model.eval();
         long[]? shape = null;

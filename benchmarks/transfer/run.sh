@@ -12,7 +12,7 @@ lscpu | grep -E "Model name|^CPU\(s\)" | tee "$OUT/cpu.txt"
 echo "load average: $(cat /proc/loadavg)" | tee -a "$OUT/cpu.txt"
 
 echo "== linear probe"
-dotnet run --project benchmarks/transfer/LinearProbe -c Release -- "$DATA" | tee "$OUT/linear-probe.txt"
+dotnet run --project benchmarks/transfer/LinearProbe -c Release -- "$DATA" --features-cache "$OUT/features" | tee "$OUT/linear-probe.txt"
 
 if [ "${SKIP_TRAINING:-0}" = 1 ]; then exit 0; fi
 dotnet build ResNet.Cli -c Release -v q

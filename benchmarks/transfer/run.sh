@@ -16,9 +16,10 @@ dotnet run --project benchmarks/transfer/LinearProbe -c Release -- "$DATA" --fea
 
 if [ "${SKIP_TRAINING:-0}" = 1 ]; then exit 0; fi
 dotnet build ResNet.Cli -c Release -v q
-echo "== fine-tune from mlnet-imagenet (head only; ${MINUTES} min budget)"
+FREEZE=${FREEZE:-backbone}
+echo "== fine-tune from mlnet-imagenet (--freeze $FREEZE: cached frozen activations; ${MINUTES} min budget)"
 /usr/bin/time -v timeout "$((MINUTES * 60))" dotnet ResNet.Cli/bin/Release/net10.0/resnet.dll train --data "$DATA" \
-  --weights mlnet-imagenet --epochs 3 --batch-size 32 --optimizer adamw --lr 1e-3 --output "$OUT/finetune" 2>&1 | tee "$OUT/finetune.txt" || true
+  --weights mlnet-imagenet --freeze "$FREEZE" --epochs 30 --batch-size 64 --optimizer adamw --lr 1e-3 --output "$OUT/finetune-$FREEZE" 2>&1 | tee "$OUT/finetune-$FREEZE.txt" || true
 echo "== from scratch, same wall time"
 /usr/bin/time -v timeout "$((MINUTES * 60))" dotnet ResNet.Cli/bin/Release/net10.0/resnet.dll train --data "$DATA" \
   --stem small --image-size 32 --epochs 30 --output "$OUT/scratch" 2>&1 | tee "$OUT/scratch.txt" || true

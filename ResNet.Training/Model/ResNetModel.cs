@@ -186,12 +186,7 @@ public sealed class ResNetModel : nn.Module<Tensor, Tensor>
     }
 
     /// <summary>Freezes (or unfreezes) every parameter except the head's.</summary>
-    public void FreezeBackbone(bool freeze = true)
-    {
-        var head = new HashSet<Parameter>(fc.parameters(), ReferenceEqualityComparer.Instance);
-        foreach (var p in parameters())
-            if (!head.Contains(p)) p.requires_grad = !freeze;
-    }
+    public void FreezeBackbone(bool freeze = true) => FreezeThrough(freeze ? 4 : 0);
 
     /// <inheritdoc/>
     protected override void Dispose(bool disposing)

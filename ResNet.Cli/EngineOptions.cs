@@ -18,8 +18,9 @@ internal sealed class EngineOptions
 
     public Option<string> Weights { get; } = new("--weights")
     {
-        Description = "Weights file (torch.save state dict; its model.json card is read when present), or 'imagenet' for torchvision's ImageNet ResNet18 (downloaded once, cached, hash-checked).",
-        HelpName = "W.pt|imagenet",
+        Description = "Weights file (torch.save state dict; its model.json card is read when present), 'imagenet' for torchvision's ImageNet ResNet18 (downloaded once, cached, hash-checked), " +
+            "or 'mlnet-imagenet[:PATH]' for ML.NET's ImageNet ResNet18 from the NuGet package " + MLNetImageNetWeights.PackageId + " (offline; beside the program, in the NuGet cache or in PATH).",
+        HelpName = "W.pt|imagenet|mlnet-imagenet",
     };
 
     public Option<string?> Onnx { get; } = new("--onnx")
@@ -82,10 +83,11 @@ internal sealed class EngineOptions
 
     /// <summary>
     /// Loads <c>--weights</c> for every verb (train, export, featurize, predict): a weights file, or torchvision's
-    /// ImageNet weights for 'imagenet' (cached in <paramref name="cacheDir"/>).
+    /// ImageNet weights for 'imagenet' (cached in <paramref name="cacheDir"/>), or ML.NET's for 'mlnet-imagenet[:PATH]'.
     /// </summary>
     public static (ResNetModel Model, ModelCard Card) LoadWeights(string weights, string? cacheDir, CancellationToken cancel) =>
-        weights.Equals(ImageNet, StringComparison.OrdinalIgnoreCase) && !File.Exists(weights)
+        MLNetImageNetWeights.IsRequest(weights, out var packageFolder) ? MLNetImageNetWeights.Load(packageFolder)
+        : weights.Equals(ImageNet, StringComparison.OrdinalIgnoreCase) && !File.Exists(weights)
             ? ImageNetWeights.Load(new ImageNetWeightsOptions { CacheDirectory = cacheDir }, cancel)
             : WeightsFile.Load(weights);
 }

@@ -12,9 +12,9 @@ internal static class ExportCommand
     {
         var weights = new Option<string>("--weights")
         {
-            Description = "Weights file (model.pt, with model.json beside it when it has one), or 'imagenet' for torchvision's ImageNet ResNet18.",
+            Description = "Weights file (model.pt, with model.json beside it when it has one), 'imagenet' for torchvision's ImageNet ResNet18, or 'mlnet-imagenet[:PATH]' for ML.NET's (NuGet package " + MLNetImageNetWeights.PackageId + ").",
             Required = true,
-            HelpName = "W.pt|imagenet",
+            HelpName = "W.pt|imagenet|mlnet-imagenet",
         };
         var cacheDir = EngineOptions.CreateCacheDir();
         var output = new Option<string>("--output") { Description = "ONNX file to write.", Required = true };

@@ -14,6 +14,8 @@ internal sealed record TrainArguments
     public int? ImageSize { get; init; }
     public string? Weights { get; init; }
     public string? CacheDirectory { get; init; }
+    /// <summary>Freeze the stem and stages 1..k (4: the whole backbone) and train the rest on their cached activations; null trains everything.</summary>
+    public int? FreezeThrough { get; init; }
     public double ValidationFraction { get; init; } = 0.1;
     public string? Output { get; init; }
     [JsonIgnore] public bool Resume { get; init; }

@@ -1,5 +1,6 @@
 using Microsoft.ML;
 using Microsoft.ML.Runtime;
+using ResNet.Training.Data;
 using ResNet.Training.Engines;
 using ResNet.Training.Training;
 using ResNet.Training.Weights;
@@ -27,8 +28,14 @@ public sealed class ResNet18TrainerOptions
     /// Its preprocessing is kept; its head is replaced when its classes differ from the label's.
     /// </summary>
     public ResNet18Weights InitialWeights { get; set; } = ResNet18Weights.ImageNet;
-    /// <summary>Train only the classifier head (the backbone stays as it is).</summary>
+    /// <summary>Train only the classifier head (the backbone stays as it is); the same as <see cref="FreezeThrough"/> = 4.</summary>
     public bool FreezeBackbone { get; set; }
+    /// <summary>
+    /// Freeze the stem and stages 1..k (layer1..layer<i>k</i>; 4 = the whole backbone) and train the later stages and the
+    /// head on the frozen part's activations, computed once without augmentation (as ML.NET's <c>ImageClassificationTrainer</c>
+    /// caches its bottleneck): many epochs cost little more than one. Null (and <see cref="FreezeBackbone"/> false) trains everything.
+    /// </summary>
+    public int? FreezeThrough { get; set; }
     /// <summary>
     /// Data evaluated after every epoch (accuracy and loss in the log). It must hold the columns the trainer sees, so
     /// transform it with the estimators before the trainer (e.g. <c>loadImages.Fit(train).Transform(validation)</c>).
@@ -142,7 +149,19 @@ public sealed class ResNet18MulticlassTrainer : IEstimator<ResNet18ClassifierTra
                 ch.Info(MessageSensitivity.None, $"New {classNames.Length}-class head (the initial weights have {model.Config.NumClasses} classes).");
                 model.ReplaceHead(classNames.Length);
             }
-            if (options.FreezeBackbone) model.FreezeBackbone();
+            int? frozen = options.FreezeThrough ?? (options.FreezeBackbone ? 4 : null);
+            IDataset fitTrain = train;
+            IDataset? fitValidation = validation;
+            if (frozen is { } stage)
+            {
+                model.FreezeThrough(stage);
+                model.to(device);
+                FrozenFeatureCache Cache(IDataset data, string split) => FrozenFeatureCache.Build(model, stage, data, Math.Max(options.BatchSize, 32),
+                    progress: (done, total) => ch.Info(MessageSensitivity.None, $"Caching layer{stage} activations of the {split} images: {done}/{total}."));
+                fitTrain = Cache(train, "training");
+                fitValidation = validation is null ? null : Cache(validation, "validation");
+                model.InputStage = stage;
+            }
             var trainer = new Trainer(new TrainingOptions
             {
                 Epochs = options.Epochs, BatchSize = options.BatchSize, LearningRate = options.LearningRate, Optimizer = options.Optimizer,
@@ -158,8 +177,9 @@ public sealed class ResNet18MulticlassTrainer : IEstimator<ResNet18ClassifierTra
                             $"; {m.ImagesPerSecond:F0} img/s, {m.Seconds:F1} s");
                 },
             };
-            var result = trainer.Fit(model, train, validation);
-            model.FreezeBackbone(false);
+            var result = trainer.Fit(model, fitTrain, fitValidation);
+            model.InputStage = 0;
+            model.FreezeThrough(0);
             model.eval();
             model.cpu();
             var trainedCard = card with { Architecture = model.Config, ClassNames = classNames, Preprocessing = preprocessing };

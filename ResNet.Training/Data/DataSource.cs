@@ -44,7 +44,8 @@ public sealed class DataSource : IDisposable
     /// <param name="validationFraction">Held-out fraction when there is no validation folder (0 = no validation).</param>
     /// <param name="seed">Seed of the split.</param>
     /// <param name="augmentation">Training augmentation; the default suits the input size.</param>
-    public static DataSource ForTraining(string spec, int imageSize, double validationFraction, int seed, Augmentation? augmentation = null)
+    /// <param name="preprocessing">An image folder's preprocessing when the starting weights dictate it (a mean image fixes the input size); else <see cref="FolderPreprocessing"/>.</param>
+    public static DataSource ForTraining(string spec, int imageSize, double validationFraction, int seed, Augmentation? augmentation = null, Preprocessing? preprocessing = null)
     {
         if (IsFashionMnist(spec))
         {
@@ -57,7 +58,7 @@ public sealed class DataSource : IDisposable
         if (!Directory.Exists(spec))
             throw new DirectoryNotFoundException($"{spec}: no such folder (give a folder of class folders, or fashion-mnist[:PATH]).");
         var skipped = new SkippedFiles();
-        var preprocessing = FolderPreprocessing(imageSize);
+        preprocessing ??= FolderPreprocessing(imageSize);
         var owned = new List<IDisposable>();
         try
         {

@@ -10,7 +10,8 @@ namespace ResNet.Training.Imaging;
 /// floats (<see cref="ImageLoader"/>). Using ML.NET's own resize keeps the command line, the ML.NET transforms and a
 /// saved ML.NET model (which can only hold stock transforms plus ONNX) numerically identical.</item>
 /// <item>A centre crop to <see cref="Crop"/>×<see cref="Crop"/>, scaling to 0–1 and per-channel normalisation with
-/// <see cref="Mean"/>/<see cref="Std"/> (<c>CropAndNormalise</c>; inside the graph for ONNX models exported with preprocessing).</item>
+/// <see cref="Mean"/>/<see cref="Std"/> (<c>CropAndNormalise</c>; inside the graph for ONNX models exported with preprocessing).
+/// A network trained on mean-image-subtracted input (CNTK's, see <see cref="MeanImage"/>) has that image subtracted first.</item>
 /// </list>
 /// With the defaults this is torchvision's ImageNet evaluation transform (resize 256, centre crop 224).
 /// Saved with every checkpoint and exported model, so nobody re-types constants.
@@ -33,6 +34,15 @@ public sealed record Preprocessing
     public float[] Mean { get; init; } = ImageNetMean;
     /// <summary>Per-channel standard deviation divided by after subtracting the mean (RGB).</summary>
     public float[] Std { get; init; } = ImageNetStd;
+
+    /// <summary>
+    /// Optional per-pixel mean (3×Crop×Crop RGB planes, 0–255 scale) subtracted from the cropped image before the
+    /// per-channel normalisation: <c>(x − MeanImage) · Scale[c] − Shift[c]</c>. CNTK's ImageNet models expect it (with
+    /// <see cref="Mean"/> 0 and <see cref="Std"/> 1/255, so that the input stays on the 0–255 scale). Stored in the
+    /// card as base64 little-endian float32, bit for bit.
+    /// </summary>
+    [JsonConverter(typeof(Float32Base64Converter)), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public float[]? MeanImage { get; init; }
 
     /// <summary>Floats per network input: 3 × Crop × Crop.</summary>
     [JsonIgnore] public int InputLength => 3 * Crop * Crop;
@@ -66,6 +76,8 @@ public sealed record Preprocessing
         if (Resize < Crop) throw new ArgumentException($"Resize ({Resize}) must be at least Crop ({Crop}).");
         if (Mean.Length != 3 || Std.Length != 3) throw new ArgumentException("Mean and Std need three values (R, G, B).");
         if (Std.Any(s => !(s > 0))) throw new ArgumentException("Std values must be positive.");
+        if (MeanImage is { } m && m.Length != InputLength)
+            throw new ArgumentException($"MeanImage holds {m.Length} values; a {Crop}² crop needs 3×{Crop}×{Crop} = {InputLength}.");
         return this;
     }
 
@@ -116,13 +128,23 @@ public sealed record Preprocessing
     /// <summary>Normalises 3×Crop×Crop planes of 0–255 values in place (training augmentation produces these).</summary>
     public void Normalise(Span<float> planes)
     {
+        if (planes.Length != InputLength)
+            throw new ArgumentException($"Expected 3×{Crop}×{Crop} = {InputLength} pixel values, got {planes.Length}.");
         int plane = Crop * Crop;
         var (scales, shifts) = Normalisation;
         for (int c = 0; c < 3; c++)
         {
             float scale = scales[c], shift = shifts[c];
             var p = planes.Slice(c * plane, plane);
-            for (int i = 0; i < p.Length; i++) p[i] = p[i] * scale - shift;
+            if (MeanImage is { } mean)
+            {
+                var m = mean.AsSpan(c * plane, plane);
+                for (int i = 0; i < p.Length; i++) p[i] = (p[i] - m[i]) * scale - shift;
+            }
+            else
+            {
+                for (int i = 0; i < p.Length; i++) p[i] = p[i] * scale - shift;
+            }
         }
     }
 }

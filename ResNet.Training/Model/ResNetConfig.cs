@@ -18,10 +18,16 @@ public enum PaddingMode
     /// <summary>PyTorch's symmetric padding of kernel/2 on every side.</summary>
     Symmetric,
     /// <summary>
-    /// ONNX SAME_UPPER (CNTK's auto-padding): strided layers pad less before than after, so that an even
-    /// input of size n gives n/stride outputs. Models converted from CNTK, such as ML.NET's ResNet18, use it.
+    /// ONNX SAME_UPPER (TensorFlow's "same"): strided layers pad less before than after, so that an even
+    /// input of size n gives n/stride outputs.
     /// </summary>
     SameUpper,
+    /// <summary>
+    /// ONNX SAME_LOWER (CNTK's auto-padding): strided layers pad more before than after (7×7/2: 3 before, 2 after;
+    /// 3×3/2: 1 before, 0 after), so that an even input of size n gives n/stride outputs. ML.NET's CNTK ResNet18
+    /// (<c>Microsoft.ML.DnnImageFeaturizer.ResNet18</c>) is padded so.
+    /// </summary>
+    SameLower,
 }
 
 /// <summary>The residual block a network is built from.</summary>

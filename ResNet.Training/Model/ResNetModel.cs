@@ -116,12 +116,35 @@ public sealed class ResNetModel : nn.Module<Tensor, Tensor>
         return maxpool is null ? y : maxpool.call(StridedPadding.Apply(y, StridedPadding.Explicit(Config.Padding, 3, 2), double.NegativeInfinity));
     }
 
+    /// <summary>
+    /// Where <see cref="forward"/> and <see cref="Features"/> start: 0 (the default) takes images; k = 1..stages takes the
+    /// output of stage k (layer<i>k</i>), as <see cref="Training.FrozenFeatureCache"/> holds it, and runs only the later
+    /// stages and the head. The weights are the same either way, so checkpoints stay whole.
+    /// </summary>
+    public int InputStage
+    {
+        get => inputStage;
+        set => inputStage = value >= 0 && value <= stages.Length ? value
+            : throw new ArgumentOutOfRangeException(nameof(value), value, $"InputStage is 0 (images) to {stages.Length} (layer{stages.Length}'s output).");
+    }
+    private int inputStage;
+
+    /// <summary>The output of stage <paramref name="stage"/> (1..stages: layer1, layer2, …) for images <paramref name="x"/>.</summary>
+    public Tensor StageOutput(Tensor x, int stage)
+    {
+        if (stage < 1 || stage > stages.Length) throw new ArgumentOutOfRangeException(nameof(stage), stage, $"Stages are 1..{stages.Length}.");
+        using var scope = NewDisposeScope();
+        var y = Stem(x);
+        foreach (var layer in stages.Take(stage)) y = layer.call(y);
+        return y.MoveToOuterDisposeScope();
+    }
+
     /// <summary>The pooled penultimate features, N×<see cref="ResNetConfig.FeatureDim"/>.</summary>
     public Tensor Features(Tensor x)
     {
         using var scope = NewDisposeScope();
-        var y = Stem(x);
-        foreach (var stage in stages) y = stage.call(y);
+        var y = inputStage == 0 ? Stem(x) : x;
+        foreach (var stage in stages.Skip(inputStage)) y = stage.call(y);
         return avgpool.call(y).flatten(1).MoveToOuterDisposeScope();
     }
 
@@ -155,13 +178,20 @@ public sealed class ResNetModel : nn.Module<Tensor, Tensor>
         Config = Config with { NumClasses = numClasses };
     }
 
-    /// <summary>Freezes (or unfreezes) every parameter except the head's.</summary>
-    public void FreezeBackbone(bool freeze = true)
+    /// <summary>
+    /// Freezes the stem and stages 1..<paramref name="stage"/> (all stages: the whole backbone) and unfreezes the rest, so that
+    /// only the later stages and the head train.
+    /// </summary>
+    public void FreezeThrough(int stage)
     {
-        var head = new HashSet<Parameter>(fc.parameters(), ReferenceEqualityComparer.Instance);
-        foreach (var p in parameters())
-            if (!head.Contains(p)) p.requires_grad = !freeze;
+        if (stage < 0 || stage > stages.Length)
+            throw new ArgumentOutOfRangeException(nameof(stage), stage, $"Freeze through stage 0 (nothing) to {stages.Length} (the whole backbone).");
+        var trainable = new HashSet<Parameter>(stages.Cast<nn.Module>().Append(fc).Skip(stage).SelectMany(m => m.parameters()), ReferenceEqualityComparer.Instance);
+        foreach (var p in parameters()) p.requires_grad = stage == 0 || trainable.Contains(p);
     }
+
+    /// <summary>Freezes (or unfreezes) every parameter except the head's.</summary>
+    public void FreezeBackbone(bool freeze = true) => FreezeThrough(freeze ? stages.Length : 0);
 
     /// <inheritdoc/>
     protected override void Dispose(bool disposing)

@@ -93,7 +93,7 @@ public static class OnnxExporter
         return proto;
     }
 
-    /// <summary>Centre crop (Slice) from Resize² to Crop², then x·1/(255·std) − mean/std: the same float32 arithmetic as <see cref="Imaging.Preprocessing.CropAndNormalise(ReadOnlySpan{float})"/>.</summary>
+    /// <summary>Centre crop (Slice) from Resize² to Crop², minus the mean image when there is one, then x·1/(255·std) − mean/std: the same float32 arithmetic as <see cref="Imaging.Preprocessing.CropAndNormalise(ReadOnlySpan{float})"/>.</summary>
     private static string Preprocess(OnnxGraphBuilder g, string x, Imaging.Preprocessing prep)
     {
         long offset = prep.CropOffset;
@@ -101,6 +101,8 @@ public static class OnnxExporter
             g.Int64Initializer("crop.starts", [offset, offset]),
             g.Int64Initializer("crop.ends", [offset + prep.Crop, offset + prep.Crop]),
             g.Int64Initializer("crop.axes", [2L, 3L])]);
+        if (prep.MeanImage is { } meanImage)
+            x = g.Node("Sub", "subtract_mean_image", [x, g.Initializer("mean_image", meanImage, 1, 3, prep.Crop, prep.Crop)]);
         var (scale, shift) = prep.Normalisation;
         x = g.Node("Mul", "normalise.scale", [x, g.Initializer("normalise.scale_factor", scale, 1, 3, 1, 1)]);
         return g.Node("Sub", "normalise", [x, g.Initializer("normalise.shift", shift, 1, 3, 1, 1)]);
@@ -157,7 +159,7 @@ public static class OnnxExporter
 
     /// <summary>
     /// ONNX pads (top, left, bottom, right) equal to what <see cref="ResNetModel"/> does: the layer's own symmetric
-    /// padding plus, for <see cref="PaddingMode.SameUpper"/>, the explicit asymmetric padding applied before it.
+    /// padding plus, for <see cref="PaddingMode.SameUpper"/> and <see cref="PaddingMode.SameLower"/>, the explicit asymmetric padding applied before it.
     /// </summary>
     internal static long[] Pads(PaddingMode mode, long kernel, long stride)
     {

@@ -136,7 +136,7 @@ public sealed class Trainer(TrainingOptions options, Device? device = null)
         {
             tally.LearningRate = run.Schedule.At(run.State.GlobalStep, run.TotalSteps);
             foreach (var group in run.Optimizer.ParamGroups) group.LearningRate = tally.LearningRate;
-            var (loss, right) = TrainStep(run.Model, run.Optimizer, batch, run.Train.Preprocessing.Crop);
+            var (loss, right) = TrainStep(run.Model, run.Optimizer, batch, run.Train.SampleShape);
             if (!double.IsFinite(loss))
                 throw new NonFiniteLossException(epoch + 1, batch.Number + 1, tally.LearningRate, loss, run.GoodCheckpoint);
             tally.LossSum += loss * batch.Count;
@@ -160,10 +160,10 @@ public sealed class Trainer(TrainingOptions options, Device? device = null)
     }
 
     /// <summary>One optimiser step in its own dispose scope; returns the batch's mean loss and its correct predictions.</summary>
-    private (double Loss, long Correct) TrainStep(ResNetModel model, OptimizerHelper optimizer, Batch batch, int size)
+    private (double Loss, long Correct) TrainStep(ResNetModel model, OptimizerHelper optimizer, Batch batch, long[] sampleShape)
     {
         using var scope = NewDisposeScope();
-        var x = tensor(batch.Inputs, [batch.Count, 3, size, size]).to(device);
+        var x = tensor(batch.Inputs, [batch.Count, .. sampleShape]).to(device);
         var y = tensor(batch.Labels).to(device);
         var logits = model.forward(x);
         var loss = nn.functional.cross_entropy(logits, y, label_smoothing: Options.LabelSmoothing);

@@ -82,7 +82,7 @@ public sealed class ResizeParityTests : IDisposable
         var train = FashionMnist.Load(FashionSmall, "train", 32);
         torch.manual_seed(1);
         using var model = new ResNetModel(ResNetConfig.ResNet18(10, StemKind.ImageNet) with { Widths = [16, 16, 16, 16] });
-        new Trainer(new TrainingOptions { Epochs = 1, BatchSize = 128, LearningRate = 0.1, Seed = 1, Workers = 2 })
+        new Trainer(new TrainingOptions { Epochs = 3, BatchSize = 64, LearningRate = 0.05, Seed = 1, Workers = 2 })
             .Fit(model, new SubsetDataset(train, Enumerable.Range(0, 4000).ToArray()));
         Directory.CreateDirectory(Path.GetDirectoryName(weights)!);
         WeightsFile.Save(model, new ModelCard { Architecture = model.Config, Preprocessing = preprocessing }, weights);

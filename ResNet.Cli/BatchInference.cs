@@ -1,13 +1,12 @@
 using ResNet.Training.Engines;
 using ResNet.Training.Imaging;
-using ResNet.Training.Onnx;
 
 namespace ResNet.Cli;
 
 /// <summary>
-/// Runs an engine over image files in batches: decode and resize (<see cref="ImageLoader"/>), crop and normalise
-/// (<see cref="Preprocessing"/> of the engine's card; inside the graph for an <see cref="OnnxEngine"/> whose model has it
-/// baked in), forward pass. The next batch is decoded while the engine
+/// Runs an engine over image files in batches: decode and resize (<see cref="ImageLoader"/>), then
+/// <see cref="IResNetEngine.RunResized"/>, which crops and normalises as the engine's card says (in C#, or inside the
+/// graph of an ONNX model exported with preprocessing) and runs the forward pass. The next batch is decoded while the engine
 /// runs the current one. Unreadable images are skipped or fail the run per <see cref="OnErrorPolicy"/>.
 /// </summary>
 internal static class BatchInference
@@ -23,13 +22,11 @@ internal static class BatchInference
     /// and when no image at all could be read.
     /// </summary>
     public static Summary Run(IResNetEngine engine, IReadOnlyList<string> files, int batchSize, OnErrorPolicy policy,
-        TextWriter error, string verb, Action<string, EngineOutput, int> onImage, CancellationToken cancel)
+        TextWriter error, string verb, Action<string, EngineOutput, int> onImage, CancellationToken cancel, long? maxPixels = null)
     {
         var preprocessing = engine.Card.Preprocessing;
-        // An ONNX model with preprocessing baked in takes the resized 0–255 planes as they are and crops in its graph.
-        var baked = engine as OnnxEngine is { WithPreprocessing: true } onnx ? onnx : null;
-        int length = baked is null ? preprocessing.InputLength : preprocessing.ResizedLength;
-        using var loader = new ImageLoader(preprocessing.Resize);
+        int length = preprocessing.ResizedLength;
+        using var loader = new ImageLoader(preprocessing.Resize) { MaxPixels = maxPixels };
         var progress = new ProgressLine(error, verb, files.Count);
         int skipped = 0, done = 0;
 
@@ -51,10 +48,7 @@ internal static class BatchInference
                     Interlocked.Increment(ref skipped);
                     continue;
                 }
-                if (baked is null)
-                    preprocessing.CropAndNormalise(resized, input.AsSpan(paths.Count * length));
-                else
-                    resized.CopyTo(input.AsSpan(paths.Count * length));
+                resized.CopyTo(input.AsSpan(paths.Count * length));
                 paths.Add(files[i]);
             }
             return new Batch(paths, input);
@@ -73,7 +67,7 @@ internal static class BatchInference
                 }
                 if (batch.Paths.Count == 0) continue;
                 var input = batch.Input.AsSpan(0, batch.Paths.Count * length);
-                var output = baked is null ? engine.Run(input, batch.Paths.Count) : baked.RunResized(input, batch.Paths.Count);
+                var output = engine.RunResized(input, batch.Paths.Count);
                 for (int row = 0; row < batch.Paths.Count; row++)
                     onImage(batch.Paths[row], output, row);
                 done += batch.Paths.Count;

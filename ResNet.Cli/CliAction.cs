@@ -1,4 +1,6 @@
 using System.CommandLine;
+using System.Text.RegularExpressions;
+using ResNet.Training.Training;
 
 namespace ResNet.Cli;
 
@@ -35,6 +37,27 @@ internal static class CliAction
         }
     }
 
-    private static string Describe(Exception e) =>
-        e is TypeInitializationException { InnerException: { } inner } ? Describe(inner) : e.Message;
+    private static string Describe(Exception e) => e switch
+    {
+        TypeInitializationException { InnerException: { } inner } => Describe(inner),
+        ArgumentException or NonFiniteLossException => InFlags(e.Message),
+        _ => e.Message,
+    };
+
+    /// <summary>The library names TrainingOptions' properties; the user typed these flags.</summary>
+    private static readonly Dictionary<string, string> FlagOfOption = new()
+    {
+        [nameof(TrainingOptions.Epochs)] = "--epochs",
+        [nameof(TrainingOptions.BatchSize)] = "--batch-size",
+        [nameof(TrainingOptions.LearningRate)] = "--lr",
+        [nameof(TrainingOptions.WeightDecay)] = "--weight-decay",
+        [nameof(TrainingOptions.LabelSmoothing)] = "--label-smoothing",
+        [nameof(TrainingOptions.WarmupEpochs)] = "--warmup",
+        [nameof(TrainingOptions.ClipGradNorm)] = "--clip-grad",
+    };
+
+    private static readonly Regex OptionName = new($@"\b({string.Join("|", FlagOfOption.Keys)})\b");
+
+    /// <summary>A library message in the command line's words: "BatchSize must be at least 2" becomes "--batch-size must be at least 2".</summary>
+    internal static string InFlags(string message) => OptionName.Replace(message, m => FlagOfOption[m.Value]);
 }

@@ -1,27 +1,25 @@
 using System.Globalization;
 using System.Text;
+using ResNet.Training.Training;
 
 namespace ResNet.Cli;
 
 /// <summary>
-/// A CSV file written atomically: rows go to a temporary file beside the target, which replaces the target only
-/// on <see cref="Commit"/>; disposing without committing deletes it. Numbers use the invariant culture; fields are
-/// quoted (RFC 4180) when they hold a comma, quote, line break or surrounding spaces.
+/// A CSV file written atomically (<see cref="AtomicFile"/>): rows go to a temporary file beside the target, which
+/// replaces the target only on <see cref="Commit"/>; disposing without committing deletes it. Numbers use the
+/// invariant culture; fields are quoted by <see cref="Csv.Quote"/>.
 /// </summary>
 internal sealed class CsvFile : IDisposable
 {
-    private readonly string path, temporary;
+    private readonly AtomicFile.Pending file;
     private readonly StreamWriter writer;
     private readonly StringBuilder line = new();
-    private bool committed;
 
     /// <summary>Starts writing <paramref name="path"/> (its folder is created).</summary>
     public CsvFile(string path)
     {
-        this.path = Path.GetFullPath(path);
-        Directory.CreateDirectory(Path.GetDirectoryName(this.path)!);
-        temporary = $"{this.path}.{Guid.NewGuid():N}.tmp";
-        writer = new StreamWriter(temporary, append: false, new UTF8Encoding(encoderShouldEmitUTF8Identifier: false));
+        file = AtomicFile.Begin(path);
+        writer = new StreamWriter(file.Stream, new UTF8Encoding(encoderShouldEmitUTF8Identifier: false));
     }
 
     /// <summary>Writes a row of text fields.</summary>
@@ -50,26 +48,19 @@ internal sealed class CsvFile : IDisposable
         writer.Write(line.Append('\n'));
     }
 
-    /// <summary>Quotes a field when CSV needs it.</summary>
-    public static string Quote(string field) =>
-        field.AsSpan().IndexOfAny(",\"\r\n") >= 0 || field.Length > 0 && (char.IsWhiteSpace(field[0]) || char.IsWhiteSpace(field[^1]))
-            ? "\"" + field.Replace("\"", "\"\"") + "\""
-            : field;
-
-    private void Append(string field) => line.Append(Quote(field));
+    private void Append(string field) => line.Append(Csv.Quote(field));
 
     /// <summary>Finishes the file and moves it into place.</summary>
     public void Commit()
     {
         writer.Dispose();
-        File.Move(temporary, path, overwrite: true);
-        committed = true;
+        file.Commit();
     }
 
     /// <inheritdoc/>
     public void Dispose()
     {
         writer.Dispose();
-        if (!committed && File.Exists(temporary)) File.Delete(temporary);
+        file.Dispose();
     }
 }

@@ -18,8 +18,9 @@ internal sealed class EngineOptions
 
     public Option<string> Weights { get; } = new("--weights")
     {
-        Description = "Weights file (torch.save state dict; its model.json card is read when present), or 'imagenet' for torchvision's ImageNet ResNet18 (downloaded once, cached, hash-checked).",
-        HelpName = "W.pt|imagenet",
+        Description = "Weights file (torch.save state dict; its model.json card is read when present), 'imagenet' for torchvision's ImageNet ResNet18 (downloaded once, cached, hash-checked), " +
+            "or 'mlnet-imagenet[:PATH]' for ML.NET's ImageNet ResNet18 from the NuGet package " + MLNetImageNetWeights.PackageId + " (offline; beside the program, in the NuGet cache or in PATH).",
+        HelpName = "W.pt|imagenet|mlnet-imagenet",
     };
 
     public Option<string?> Onnx { get; } = new("--onnx")
@@ -28,18 +29,7 @@ internal sealed class EngineOptions
         HelpName = "model.onnx",
     };
 
-    public Option<string> Device { get; } = new("--device")
-    {
-        Description = "Where to run: auto (CUDA when available, else the CPU), cpu or cuda (an error when CUDA is unavailable).",
-        DefaultValueFactory = _ => "auto",
-        HelpName = "auto|cpu|cuda",
-    };
-
-    public Option<int> GpuId { get; } = new("--gpu-id")
-    {
-        Description = "Which CUDA GPU to use.",
-        DefaultValueFactory = _ => 0,
-    };
+    public DeviceOptions Device { get; } = new();
 
     public Option<string?> CacheDir { get; } = CreateCacheDir();
 
@@ -66,8 +56,7 @@ internal sealed class EngineOptions
     {
         command.Options.Add(Weights);
         command.Options.Add(Onnx);
-        command.Options.Add(Device);
-        command.Options.Add(GpuId);
+        Device.AddTo(command);
         command.Options.Add(CacheDir);
         command.Options.Add(Precision);
         command.Options.Add(Calibration);
@@ -79,7 +68,7 @@ internal sealed class EngineOptions
     /// </summary>
     public IResNetEngine Open(ParseResult parse, Func<ModelCard, ModelCard>? adjust = null, CancellationToken cancel = default)
     {
-        var choice = TorchDevice.Parse(parse.GetValue(Device) ?? "auto");
+        var choice = Device.Choice(parse);
         bool int8 = parse.GetValue(Precision) == Training.Onnx.Precision.Int8;
         if (parse.GetValue(Calibration) is { Length: > 0 } && !(int8 && parse.GetValue(Weights) is { Length: > 0 }))
             throw new ArgumentException("--calibration is only used with --weights and --precision int8 (an --onnx model was calibrated when it was exported).");
@@ -91,13 +80,13 @@ internal sealed class EngineOptions
             if (int8 && !Int8Quantizer.IsInt8(onnx))
                 throw new ArgumentException($"--precision int8: {onnx} is a float32 model. Export an int8 one with 'resnet export --precision int8 --calibration DIR', or give --weights and --calibration.");
             // --device auto is the way to ask for the CPU when CUDA is unavailable; cuda means CUDA or an error.
-            return OnnxEngine.Open(onnx, choice, parse.GetValue(GpuId), fallbackToCpu: false, adjust);
+            return OnnxEngine.Open(onnx, choice, Device.Gpu(parse), fallbackToCpu: false, adjust);
         }
         string weights = parse.GetValue(Weights) is { Length: > 0 } w
             ? w : throw new ArgumentException("--weights or --onnx is required: a weights file (.pt), 'imagenet', or an ONNX model from 'resnet export'.");
         if (int8)
             return OpenInt8(weights, parse, choice, adjust, cancel);
-        var device = TorchDevice.Resolve(choice, parse.GetValue(GpuId));
+        var device = TorchDevice.Resolve(choice, Device.Gpu(parse));
         var (model, card) = LoadWeights(weights, parse.GetValue(CacheDir), cancel);
         try
         {
@@ -122,7 +111,7 @@ internal sealed class EngineOptions
         {
             using (model)
                 Int8Export.Export(model, adjust?.Invoke(card) ?? card, path, new OnnxExportOptions(), calibration);
-            return OnnxEngine.Open(path, choice, parse.GetValue(GpuId), fallbackToCpu: false);
+            return OnnxEngine.Open(path, choice, Device.Gpu(parse), fallbackToCpu: false);
         }
         finally
         {
@@ -130,9 +119,17 @@ internal sealed class EngineOptions
         }
     }
 
-    /// <summary>Loads <c>--weights</c>: a weights file, or torchvision's ImageNet weights for 'imagenet' (cached in <paramref name="cacheDir"/>).</summary>
+    /// <summary>The files these options read (weights and their card, ONNX model), for <see cref="OutputGuard"/>.</summary>
+    public IEnumerable<string?> InputFiles(ParseResult parse) =>
+        parse.GetValue(Weights) is { Length: > 0 } w ? [w, ModelCard.PathFor(w), parse.GetValue(Onnx)] : [parse.GetValue(Onnx)];
+
+    /// <summary>
+    /// Loads <c>--weights</c> for every verb (train, export, featurize, predict): a weights file, or torchvision's
+    /// ImageNet weights for 'imagenet' (cached in <paramref name="cacheDir"/>), or ML.NET's for 'mlnet-imagenet[:PATH]'.
+    /// </summary>
     public static (ResNetModel Model, ModelCard Card) LoadWeights(string weights, string? cacheDir, CancellationToken cancel) =>
-        weights.Equals(ImageNet, StringComparison.OrdinalIgnoreCase) && !File.Exists(weights)
+        MLNetImageNetWeights.IsRequest(weights, out var packageFolder) ? MLNetImageNetWeights.Load(packageFolder)
+        : weights.Equals(ImageNet, StringComparison.OrdinalIgnoreCase) && !File.Exists(weights)
             ? ImageNetWeights.Load(new ImageNetWeightsOptions { CacheDirectory = cacheDir }, cancel)
             : WeightsFile.Load(weights);
 }

@@ -16,20 +16,21 @@ internal static class EvaluateCommand
     private static readonly Option<string?> OutputOption = new("--output") { Description = "Folder for the report (default: beside the weights)." };
     private static readonly Option<int> BatchOption = new("--batch-size") { Description = "Images per forward pass.", DefaultValueFactory = _ => 128 };
     private static readonly Option<int?> ThreadsOption = new("--threads") { Description = "Torch CPU threads (default: all cores)." };
-    private static readonly Option<string> DeviceOption = new("--device") { Description = "auto, cpu or cuda.", DefaultValueFactory = _ => "auto" };
+    private static readonly DeviceOptions DeviceOptions = new();
 
     /// <summary>Builds the verb.</summary>
     public static Command Create()
     {
         var command = new Command("evaluate", "Accuracy (top-1, top-5) and loss of saved weights on a dataset; writes a per-class report (CSV) and a confusion-matrix PNG.");
-        foreach (var o in new Option[] { WeightsOption, DataOption, OutputOption, BatchOption, ThreadsOption, DeviceOption })
+        foreach (var o in new Option[] { WeightsOption, DataOption, OutputOption, BatchOption, ThreadsOption })
             command.Options.Add(o);
+        DeviceOptions.AddTo(command);
         CliAction.Set(command, (parse, token) => Run(parse.GetValue(WeightsOption)!, parse.GetValue(DataOption)!, parse.GetValue(OutputOption),
-            parse.GetValue(BatchOption), parse.GetValue(ThreadsOption), parse.GetValue(DeviceOption)!, token));
+            parse.GetValue(BatchOption), parse.GetValue(ThreadsOption), DeviceOptions.Choice(parse), DeviceOptions.Gpu(parse), token));
         return command;
     }
 
-    private static int Run(string weights, string dataSpec, string? output, int batchSize, int? threads, string deviceName, CancellationToken cancellation)
+    private static int Run(string weights, string dataSpec, string? output, int batchSize, int? threads, DeviceChoice deviceChoice, int gpuId, CancellationToken cancellation)
     {
         if (batchSize < 1) throw new ArgumentException($"--batch-size must be at least 1, not {batchSize}.");
         if (threads is { } t)
@@ -37,14 +38,15 @@ internal static class EvaluateCommand
             if (t < 1) throw new ArgumentException($"--threads must be at least 1, not {t}.");
             torch.set_num_threads(t);
         }
-        var device = TorchDevice.Resolve(TorchDevice.Parse(deviceName));
+        var device = TorchDevice.Resolve(deviceChoice, gpuId);
+        string folder = output ?? Path.GetDirectoryName(Path.GetFullPath(weights))!;
+        OutputGuard.CheckFolder("--output", folder, [dataSpec]);
         var (model, card) = WeightsFile.Load(weights);
         using var _ = model;
         model.to(device);
         using var data = DataSource.ForEvaluation(dataSpec, card.Preprocessing, card.Labels);
         var set = data.Test!;
         var result = Evaluator.Evaluate(model, set, device, batchSize, cancellation: cancellation);
-        string folder = output ?? Path.GetDirectoryName(Path.GetFullPath(weights))!;
         string prefix = "evaluation-" + string.Concat(data.Name.Select(ch => char.IsLetterOrDigit(ch) || ch is '-' or '_' ? ch : '-'));
         var (csv, png) = EvaluationReport.Write(result, card.Labels, folder, prefix, $"{data.Name}: {result.Samples} images");
         Console.WriteLine($"evaluated {weights} on {dataSpec}: {result.Samples} images, {card.Labels.Length} classes");

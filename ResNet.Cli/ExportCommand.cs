@@ -1,5 +1,6 @@
 using System.CommandLine;
 using ResNet.Training.Onnx;
+using ResNet.Training.Weights;
 
 namespace ResNet.Cli;
 
@@ -11,9 +12,9 @@ internal static class ExportCommand
     {
         var weights = new Option<string>("--weights")
         {
-            Description = "Weights file (model.pt, with model.json beside it when it has one), or 'imagenet' for torchvision's ImageNet ResNet18.",
+            Description = "Weights file (model.pt, with model.json beside it when it has one), 'imagenet' for torchvision's ImageNet ResNet18, or 'mlnet-imagenet[:PATH]' for ML.NET's (NuGet package " + MLNetImageNetWeights.PackageId + ").",
             Required = true,
-            HelpName = "W.pt|imagenet",
+            HelpName = "W.pt|imagenet|mlnet-imagenet",
         };
         var cacheDir = EngineOptions.CreateCacheDir();
         var output = new Option<string>("--output") { Description = "ONNX file to write.", Required = true };
@@ -61,14 +62,13 @@ internal static class ExportCommand
             };
             options.Validate();
             string weightsPath = parse.GetValue(weights)!, outputPath = parse.GetValue(output)!;
-            if (Path.GetFullPath(weightsPath) == Path.GetFullPath(outputPath))
-                throw new ArgumentException($"--output {outputPath} would overwrite the weights file; choose another name, e.g. model.onnx.");
             bool int8 = parse.GetValue(precision) == Precision.Int8;
             var calibrationFiles = parse.GetValue(calibration) is { Length: > 0 } c ? ImageSources.Find(c) : null;
             if (int8 && calibrationFiles is null)
                 throw new ArgumentException("--precision int8 needs --calibration: a folder of images like those the model will see (64–256 are enough).");
             if (!int8 && calibrationFiles is not null)
                 throw new ArgumentException("--calibration is only used with --precision int8.");
+            OutputGuard.CheckFile("--output", outputPath, [weightsPath, ModelCard.PathFor(weightsPath), .. calibrationFiles ?? []]);
             var range = Int8Schemes.Resolve(parse.GetValue(int8Weights));
             var (model, card) = EngineOptions.LoadWeights(weightsPath, parse.GetValue(cacheDir), cancel);
             OnnxModelInfo info;
@@ -78,7 +78,7 @@ internal static class ExportCommand
                     : OnnxExporter.Export(model, card, outputPath, options);
             var a = info.Card.Architecture;
             Console.WriteLine($"wrote {outputPath} ({new FileInfo(outputPath).Length / 1e6:F1} MB, opset {info.Opset})");
-            Console.WriteLine($"  model:   blocks [{string.Join(",", a.BlocksPerStage)}], {a.Stem} stem, {a.NumClasses} classes, BatchNorm folded");
+            Console.WriteLine($"  model:   {a.Describe()}, BatchNorm folded");
             if (int8)
                 Console.WriteLine($"  int8:    {Int8Quantizer.Describe(range)} weights per channel, uint8 activations (min/max over {Math.Min(calibrationFiles!.Count, parse.GetValue(calibrationCount))} calibration images)");
             Console.WriteLine($"  input:   '{OnnxNames.Input}' float [{OnnxNames.BatchDim},3,{info.InputSide},{info.InputSide}], "

@@ -22,13 +22,14 @@ internal static class FeaturizeCommand
         {
             var files = images.Files(parse);
             int batchSize = images.Batch(parse);
+            OutputGuard.CheckFile("--output", parse.GetValue(output)!, engineOptions.InputFiles(parse).Concat(files));
             using var engine = engineOptions.Open(parse, card => preprocessing.Apply(parse, card), cancel);
             Console.Error.WriteLine($"featurize: {files.Count} images with {engine.Description}, {Describe(engine.Card.Preprocessing)}");
             using var csv = new CsvFile(parse.GetValue(output)!);
             int dim = engine.Card.Architecture.FeatureDim;
             csv.WriteRow(Enumerable.Range(0, dim).Select(i => $"f{i}").Prepend("path"));
             BatchInference.Run(engine, files, batchSize, images.Policy(parse), Console.Error, "featurize",
-                (path, result, row) => csv.WriteRow([path], result.FeaturesOf(row)), cancel);
+                (path, result, row) => csv.WriteRow([path], result.FeaturesOf(row)), cancel, images.PixelLimit(parse));
             csv.Commit();
             return 0;
         });

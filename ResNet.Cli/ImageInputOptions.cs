@@ -1,4 +1,5 @@
 using System.CommandLine;
+using ResNet.Training.Imaging;
 
 namespace ResNet.Cli;
 
@@ -26,6 +27,12 @@ internal sealed class ImageInputOptions
         HelpName = "skip|fail",
     };
 
+    public Option<long?> MaxPixels { get; } = new("--max-image-pixels")
+    {
+        Description = $"Refuse (or skip, per --on-error) images of more pixels than this, read from the header before decoding. Default: ${ImageLimits.MaxPixelsVariable}, else {ImageLimits.DefaultMaxPixels:N0} (as Pillow).",
+        HelpName = "N",
+    };
+
     public ImageInputOptions() => OnError.AcceptOnlyFromAmong("skip", "fail");
 
     /// <summary>Adds the options to <paramref name="command"/>.</summary>
@@ -34,6 +41,7 @@ internal sealed class ImageInputOptions
         command.Options.Add(Images);
         command.Options.Add(BatchSize);
         command.Options.Add(OnError);
+        command.Options.Add(MaxPixels);
     }
 
     /// <summary>The image files named by <c>--images</c>; an error when there are none.</summary>
@@ -49,6 +57,10 @@ internal sealed class ImageInputOptions
     /// <summary>The batch size, checked.</summary>
     public int Batch(ParseResult parse) => parse.GetValue(BatchSize) is var b and >= 1
         ? b : throw new ArgumentException($"--batch-size must be at least 1, not {parse.GetValue(BatchSize)}.");
+
+    /// <summary>The pixel limit, checked (null: <see cref="ImageLimits.MaxPixels"/>).</summary>
+    public long? PixelLimit(ParseResult parse) => parse.GetValue(MaxPixels) is not { } n || n >= 1
+        ? parse.GetValue(MaxPixels) : throw new ArgumentException($"--max-image-pixels must be at least 1, not {n}.");
 
     /// <summary>The error policy.</summary>
     public OnErrorPolicy Policy(ParseResult parse) => parse.GetValue(OnError) == "fail" ? OnErrorPolicy.Fail : OnErrorPolicy.Skip;

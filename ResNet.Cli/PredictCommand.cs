@@ -34,6 +34,7 @@ internal static class PredictCommand
         {
             var files = images.Files(parse);
             int batchSize = images.Batch(parse);
+            OutputGuard.CheckFile("--output", parse.GetValue(output)!, engineOptions.InputFiles(parse).Concat(files).Append(parse.GetValue(labels)));
             using var engine = engineOptions.Open(parse, card =>
             {
                 card = preprocessing.Apply(parse, card);
@@ -68,7 +69,7 @@ internal static class PredictCommand
                 foreach (int c in Enumerable.Range(0, names.Length).OrderByDescending(c => probabilities[c]).ThenBy(c => c).Take(k))
                     fields.AddRange([names[c], Format(probabilities[c])]);
                 csv.WriteRow(fields);
-            }, cancel);
+            }, cancel, images.PixelLimit(parse));
             csv.Commit();
             return 0;
         });

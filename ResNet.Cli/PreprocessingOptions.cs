@@ -10,13 +10,13 @@ internal sealed class PreprocessingOptions
 {
     public Option<int?> Resize { get; } = new("--resize")
     {
-        Description = "Resize the shorter side to N (the longer one is centre-cropped to N too). Default: the model card's (256 for ImageNet).",
+        Description = "Resize the shorter side to N (the longer one is centre-cropped to N too). Default: the model card's (256 for ImageNet). At most 4096.",
         HelpName = "N",
     };
 
     public Option<int?> Crop { get; } = new("--crop")
     {
-        Description = "Centre crop N×N fed to the network. Default: the model card's (224 for ImageNet).",
+        Description = "Centre crop N×N fed to the network. Default: the model card's (224 for ImageNet). At most 4096.",
         HelpName = "N",
     };
 
@@ -44,6 +44,9 @@ internal sealed class PreprocessingOptions
     /// <summary>The card with the given overrides applied and checked.</summary>
     public ModelCard Apply(ParseResult parse, ModelCard card)
     {
+        foreach (var option in new[] { Resize, Crop })
+            if (parse.GetValue(option) is { } side && (side < 1 || side > Preprocessing.MaxSide))
+                throw new ArgumentException($"{option.Name} {side}: must be between 1 and {Preprocessing.MaxSide} pixels.");
         var p = card.Preprocessing;
         int crop = parse.GetValue(Crop) ?? p.Crop;
         // A smaller crop alone keeps the card's resize; a larger one grows the resize with it.

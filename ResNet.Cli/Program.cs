@@ -1,4 +1,5 @@
 using System.CommandLine;
+using System.Runtime.InteropServices;
 
 namespace ResNet.Cli;
 
@@ -15,7 +16,10 @@ public static class Program
         root.Subcommands.Add(PredictCommand.Create());
         root.Subcommands.Add(TrainCommand.Create());
         root.Subcommands.Add(EvaluateCommand.Create());
-        // Ctrl+C: give a training run time to finish its step and write a checkpoint before the process ends.
-        return root.Parse(args).Invoke(new InvocationConfiguration { ProcessTerminationTimeout = TimeSpan.FromSeconds(60) });
+        // Signals are ours (TerminationSignals says why), so System.CommandLine's handling is switched off.
+        using var signals = TerminationSignals.Register();
+        int code = root.Parse(args).InvokeAsync(new InvocationConfiguration { ProcessTerminationTimeout = null }, signals.Token)
+            .GetAwaiter().GetResult();
+        return code == CliAction.Cancelled && signals.Received == PosixSignal.SIGTERM ? TerminationSignals.TerminatedExitCode : code;
     }
 }

@@ -14,11 +14,14 @@ internal sealed record TrainArguments
     public int? ImageSize { get; init; }
     public string? Weights { get; init; }
     public string? CacheDirectory { get; init; }
+    /// <summary>Freeze the stem and stages 1..k (4: the whole backbone) and train the rest on their cached activations; null trains everything.</summary>
+    public int? FreezeThrough { get; init; }
     public double ValidationFraction { get; init; } = 0.1;
     public string? Output { get; init; }
     [JsonIgnore] public bool Resume { get; init; }
     [JsonIgnore] public int? Threads { get; init; }
     [JsonIgnore] public string Device { get; init; } = "auto";
+    [JsonIgnore] public int GpuId { get; init; }
 
     private static readonly JsonSerializerOptions Json = new()
     {

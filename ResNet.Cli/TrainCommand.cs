@@ -27,14 +27,20 @@ internal static class TrainCommand
     private static readonly Option<string> StemOption = new("--stem") { Description = "imagenet (7×7/2 + max-pool) or small (3×3/1, for 32² images).", DefaultValueFactory = _ => "imagenet" };
     private static readonly Option<int?> SizeOption = new("--image-size") { Description = "Network input side (default 32 for Fashion-MNIST and the small stem, else 224)." };
     private static readonly Option<string?> WeightsOption = new("--weights")
-    { Description = "Start from these weights: a .pt state dict, or 'imagenet' for torchvision's ImageNet ResNet18 (downloaded once, cached); the head is replaced when the classes differ.", HelpName = "W.pt|imagenet" };
+    { Description = "Start from these weights: a .pt state dict, 'imagenet' for torchvision's ImageNet ResNet18 (downloaded once, cached), or 'mlnet-imagenet[:PATH]' for ML.NET's (NuGet package " + MLNetImageNetWeights.PackageId + ", offline); the head is replaced when the classes differ.", HelpName = "W.pt|imagenet|mlnet-imagenet" };
+    private static readonly Option<string?> FreezeOption = new("--freeze")
+    {
+        Description = "Freeze the pretrained backbone through layer1..layer4 (or 'backbone' = layer4, head only): the frozen part's activations are computed once " +
+            "(without augmentation) and the later stages and the head train on them for every epoch, many times faster. Needs --weights.",
+        HelpName = "layer1|layer2|layer3|layer4|backbone",
+    };
     private static readonly Option<string?> CacheDirOption = new("--cache-dir") { Description = "Cache folder for --weights imagenet." };
     private static readonly Option<double> ValSplitOption = new("--val-split") { Description = "Fraction of the training data held out for validation when there is no val/ folder (0 = none).", DefaultValueFactory = _ => 0.1 };
     private static readonly Option<string?> OutputOption = new("--output") { Description = "Run folder (default runs/DATA-TIMESTAMP)." };
     private static readonly Option<bool> ResumeOption = new("--resume") { Description = "Continue the interrupted run in --output from its last checkpoint." };
     private static readonly Option<int> SeedOption = new("--seed") { Description = "Seed of initialisation, split, data order and augmentation.", DefaultValueFactory = _ => 1 };
     private static readonly Option<int?> ThreadsOption = new("--threads") { Description = "Torch CPU threads (default: all cores)." };
-    private static readonly Option<string> DeviceOption = new("--device") { Description = "auto, cpu or cuda.", DefaultValueFactory = _ => "auto" };
+    private static readonly DeviceOptions DeviceOptions = new();
     private static readonly Option<int> WorkersOption = new("--workers") { Description = "Batches decoded and augmented ahead, in background threads.", DefaultValueFactory = _ => 3 };
 
     /// <summary>Builds the verb.</summary>
@@ -42,9 +48,10 @@ internal static class TrainCommand
     {
         var command = new Command("train", "Train ResNet18 on an image folder or Fashion-MNIST; writes checkpoints, metrics.csv/json and PNG plots to the run folder.");
         foreach (var o in new Option[] { DataOption, EpochsOption, BatchOption, LrOption, OptimizerOption, ScheduleOption, WarmupOption, SmoothingOption,
-                     DecayOption, ClipOption, StemOption, SizeOption, WeightsOption, CacheDirOption, ValSplitOption, OutputOption, ResumeOption, SeedOption,
-                     ThreadsOption, DeviceOption, WorkersOption })
+                     DecayOption, ClipOption, StemOption, SizeOption, WeightsOption, FreezeOption, CacheDirOption, ValSplitOption, OutputOption, ResumeOption, SeedOption,
+                     ThreadsOption, WorkersOption })
             command.Options.Add(o);
+        DeviceOptions.AddTo(command);
         CliAction.Set(command, (parse, token) => Run(Parse(parse), token, parse.GetResult(EpochsOption) is { Implicit: false }));
         return command;
     }
@@ -73,6 +80,14 @@ internal static class TrainCommand
             "small" => StemKind.Small,
             var s => throw new ArgumentException($"--stem {s}: use imagenet or small."),
         };
+        int? freeze = parse.GetValue(FreezeOption)?.ToLowerInvariant() switch
+        {
+            null => null,
+            "layer1" => 1, "layer2" => 2, "layer3" => 3, "layer4" or "backbone" => 4,
+            var f => throw new ArgumentException($"--freeze {f}: use layer1, layer2, layer3, layer4 or backbone."),
+        };
+        if (freeze is not null && parse.GetValue(WeightsOption) is null && !resume)
+            throw new ArgumentException("--freeze keeps pretrained layers fixed, so it needs --weights (e.g. mlnet-imagenet).");
         bool adam = optimizer == OptimizerKind.AdamW;
         return new TrainArguments
         {
@@ -85,9 +100,9 @@ internal static class TrainCommand
                 WeightDecay = parse.GetValue(DecayOption) ?? (adam ? 0.05 : 5e-4), ClipGradNorm = parse.GetValue(ClipOption),
                 Seed = parse.GetValue(SeedOption), Workers = parse.GetValue(WorkersOption),
             }.Validated(),
-            Stem = stem, ImageSize = parse.GetValue(SizeOption), Weights = parse.GetValue(WeightsOption), CacheDirectory = parse.GetValue(CacheDirOption),
+            Stem = stem, ImageSize = parse.GetValue(SizeOption), Weights = parse.GetValue(WeightsOption), FreezeThrough = freeze, CacheDirectory = parse.GetValue(CacheDirOption),
             ValidationFraction = parse.GetValue(ValSplitOption), Output = parse.GetValue(OutputOption), Resume = resume,
-            Threads = parse.GetValue(ThreadsOption), Device = parse.GetValue(DeviceOption)!,
+            Threads = parse.GetValue(ThreadsOption), Device = parse.GetValue(DeviceOptions.Device)!, GpuId = DeviceOptions.Gpu(parse),
         };
     }
 
@@ -107,7 +122,7 @@ internal static class TrainCommand
             var previous = TrainArguments.FromJson(saved);
             args = previous with
             {
-                Output = args.Output, Resume = true, Threads = args.Threads, Device = args.Device,
+                Output = args.Output, Resume = true, Threads = args.Threads, Device = args.Device, GpuId = args.GpuId,
                 Options = previous.Options with { Epochs = epochsGiven ? args.Options.Epochs : previous.Options.Epochs },
             };
         }
@@ -116,16 +131,21 @@ internal static class TrainCommand
             if (threads < 1) throw new ArgumentException($"--threads must be at least 1, not {threads}.");
             torch.set_num_threads(threads);
         }
-        var device = TorchDevice.Resolve(TorchDevice.Parse(args.Device));
+        var device = TorchDevice.Resolve(TorchDevice.Parse(args.Device), args.GpuId);
         string runDir = Path.GetFullPath(args.Output ?? Path.Combine("runs",
             $"{SafeName(args.Data)}-{DateTime.Now.ToString("yyyyMMdd-HHmmss", CultureInfo.InvariantCulture)}"));
+        OutputGuard.CheckFolder("--output", runDir, [args.Data, args.Weights]);
         if (!args.Resume && Checkpoint.Resolve(Trainer.CheckpointPath(runDir, Trainer.LastName)) is not null)
             throw new InvalidOperationException($"{runDir} already holds a run; continue it with --resume, or choose another --output.");
 
-        var (initial, initialCard) = args.Weights is null || args.Resume ? (null, null) : LoadWeights(args.Weights, args.CacheDirectory, cancellation);
+        var (initial, initialCard) = args.Weights is null || args.Resume ? (null, null) : EngineOptions.LoadWeights(args.Weights, args.CacheDirectory, cancellation);
         var stem = initialCard?.Architecture.Stem ?? args.Stem;
-        int size = args.ImageSize ?? DataSource.DefaultImageSize(stem, DataSource.IsFashionMnist(args.Data));
-        using var data = DataSource.ForTraining(args.Data, size, args.ValidationFraction, args.Options.Seed);
+        // Weights trained on mean-image-subtracted input (mlnet-imagenet) need their own preprocessing, at its size.
+        var weightsPreprocessing = initialCard?.Preprocessing is { MeanImage: not null } p ? p : null;
+        if (weightsPreprocessing is not null && args.ImageSize is { } asked && asked != weightsPreprocessing.Crop)
+            throw new ArgumentException($"--image-size {asked}: {args.Weights} subtracts a {weightsPreprocessing.Crop}² mean image, so it trains at {weightsPreprocessing.Crop} only.");
+        int size = weightsPreprocessing?.Crop ?? args.ImageSize ?? DataSource.DefaultImageSize(stem, DataSource.IsFashionMnist(args.Data));
+        using var data = DataSource.ForTraining(args.Data, size, args.ValidationFraction, args.Options.Seed, preprocessing: weightsPreprocessing);
         int classes = data.Train.ClassNames.Count;
 
         torch.manual_seed(args.Options.Seed);
@@ -145,7 +165,7 @@ internal static class TrainCommand
 
         var o = args.Options;
         Console.WriteLine($"data: {args.Data} — {classes} classes, {data.Train.Count} training, {data.Validation?.Count ?? 0} validation, {data.Test?.Count ?? 0} test images; input {size}×{size}");
-        if (data.Skipped.Count > 0) Console.WriteLine($"data: {data.Skipped.Summary()}");
+        int skippedReported = WriteSkipped(runDir, data.Skipped, alreadyReported: 0);
         Console.WriteLine(FormattableString.Invariant(
             $"model: ResNet18, {stem.ToString().ToLowerInvariant()} stem, {classes} outputs{(args.Weights is null ? "" : $", from {args.Weights}")}; device {device}, {torch.get_num_threads()} threads"));
         Console.WriteLine(FormattableString.Invariant(
@@ -154,9 +174,29 @@ internal static class TrainCommand
 
         var progress = ConsoleProgress.ForConsole();
         var trainer = new Trainer(o, device) { RunDirectory = runDir, Progress = progress.Report };
-        var result = trainer.Fit(model, data.Train, data.Validation, args.Resume, cancellation);
+        TrainingResult result;
+        if (args.FreezeThrough is { } frozen)
+        {
+            model.FreezeThrough(frozen);
+            model.to(device);
+            var train = CacheFrozen(model, frozen, data.Train, "training", o, cancellation);
+            var validation = data.Validation is null ? null : CacheFrozen(model, frozen, data.Validation, "validation", o, cancellation);
+            model.InputStage = frozen;
+            try
+            {
+                result = trainer.Fit(model, train, validation, args.Resume, cancellation);
+            }
+            finally
+            {
+                model.InputStage = 0;
+            }
+        }
+        else
+        {
+            result = trainer.Fit(model, data.Train, data.Validation, args.Resume, cancellation);
+        }
 
-        WriteSkipped(runDir, data.Skipped);
+        WriteSkipped(runDir, data.Skipped, skippedReported);
         if (result.Interrupted)
         {
             Console.WriteLine();
@@ -181,16 +221,31 @@ internal static class TrainCommand
         return 0;
     }
 
-    private static (ResNetModel, ModelCard) LoadWeights(string weights, string? cacheDirectory, CancellationToken cancellation) =>
-        weights.Equals(EngineOptions.ImageNet, StringComparison.OrdinalIgnoreCase) && !File.Exists(weights)
-            ? ImageNetWeights.Load(new ImageNetWeightsOptions { CacheDirectory = cacheDirectory }, cancellation)
-            : WeightsFile.Load(weights);
-
-    private static void WriteSkipped(string runDir, SkippedFiles skipped)
+    /// <summary>Computes the frozen part's activations of <paramref name="data"/> once, with progress.</summary>
+    private static FrozenFeatureCache CacheFrozen(ResNetModel model, int stage, IDataset data, string split, TrainingOptions o, CancellationToken cancellation)
     {
-        if (skipped.Count == 0) return;
+        var clock = Stopwatch.StartNew();
+        int reported = 0;
+        var cache = FrozenFeatureCache.Build(model, stage, data, Math.Max(o.BatchSize, 32), o.Workers, (done, total) =>
+        {
+            if (done * 10 / total <= reported && done < total) return;
+            reported = done * 10 / total;
+            Console.WriteLine(FormattableString.Invariant($"caching layer{stage} activations of the {split} images: {done}/{total} ({done / clock.Elapsed.TotalSeconds:F1} img/s)"));
+        }, cancellation);
+        Console.WriteLine(FormattableString.Invariant($"cached {cache.Count} {split} samples of {string.Join("×", cache.SampleShape)} in {clock.Elapsed.TotalSeconds:F0} s"));
+        return cache;
+    }
+
+    /// <summary>
+    /// Writes skipped.txt and prints the summary once: at the start for what the folder scan found, and again at the
+    /// end only when training found more. Returns the count reported.
+    /// </summary>
+    private static int WriteSkipped(string runDir, SkippedFiles skipped, int alreadyReported)
+    {
+        if (skipped.Count == alreadyReported) return alreadyReported;
         File.WriteAllLines(Path.Combine(runDir, "skipped.txt"), skipped.Entries.Select(e => $"{e.Path}\t{e.Reason}"));
         Console.WriteLine($"data: {skipped.Summary()} (list in {Path.Combine(runDir, "skipped.txt")})");
+        return skipped.Count;
     }
 
     private static string SafeName(string data)

@@ -4,41 +4,35 @@ using Microsoft.ML.Data;
 namespace ResNet.MLNet;
 
 /// <summary>
-/// A lazy view that appends the outputs of an <see cref="OnnxBatchScorer"/> to its source: its cursors pull up to
+/// A lazy view that appends the outputs of an <see cref="EngineScoringTransformer"/> to its source: its cursors pull up to
 /// <c>batchSize</c> rows from the source cursor (keeping every active column of each row), score their pixel vectors
-/// in one ONNX Runtime call, then serve the rows one by one. Row order, <c>Position</c>,
+/// in one engine call, then serve the rows one by one. Row order, <c>Position</c>,
 /// <c>Batch</c> and row ids are the source's, so shuffled, filtered and split (parallel)
 /// cursors behave as they do without batching. When no output column is requested, rows stream through unbatched.
 /// </summary>
 internal sealed class BatchScoringDataView : IDataView
 {
     private readonly IDataView source;
-    private readonly OnnxBatchScorer scorer;
+    private readonly EngineScoringTransformer scorer;
     private readonly int pixelsColumn;
-    private readonly int[] outputLengths;
+    private readonly IReadOnlyList<EngineOutputColumn> outputs;
     private readonly int batchSize;
     private readonly string inputDescription;
 
-    /// <param name="source">The rows, with a float vector column of <see cref="OnnxBatchScorer.RowLength"/> values.</param>
-    /// <param name="scorer">Runs the model.</param>
+    /// <param name="source">The rows, with a float vector column of <see cref="EngineScoringTransformer.RowLength"/> values.</param>
+    /// <param name="scorer">Runs the model; its <see cref="EngineScoringTransformer.Outputs"/> are the columns added.</param>
     /// <param name="pixelsColumn">Name of the model's input column in <paramref name="source"/>.</param>
-    /// <param name="outputs">Name and type of each column the scorer's outputs become, in the scorer's output order.</param>
-    /// <param name="batchSize">Rows per ONNX Runtime call.</param>
+    /// <param name="batchSize">Rows per engine call.</param>
     /// <param name="inputDescription">How errors name the user's input column, e.g. "column 'Image'".</param>
-    public BatchScoringDataView(IDataView source, OnnxBatchScorer scorer, string pixelsColumn,
-        IReadOnlyList<(string Name, VectorDataViewType Type)> outputs, int batchSize, string inputDescription)
+    public BatchScoringDataView(IDataView source, EngineScoringTransformer scorer, string pixelsColumn, int batchSize, string inputDescription)
     {
         this.source = source;
         this.scorer = scorer;
         this.pixelsColumn = source.Schema[pixelsColumn].Index;
         this.batchSize = batchSize;
         this.inputDescription = inputDescription;
-        outputLengths = outputs.Select(o => o.Type.Size).ToArray();
-        var builder = new DataViewSchema.Builder();
-        builder.AddColumns(source.Schema);
-        foreach (var (name, type) in outputs)
-            builder.AddColumn(name, type);
-        Schema = builder.ToSchema();
+        outputs = scorer.Outputs;
+        Schema = scorer.GetOutputSchema(source.Schema);
     }
 
     /// <inheritdoc/>
@@ -53,31 +47,31 @@ internal sealed class BatchScoringDataView : IDataView
     /// <inheritdoc/>
     public DataViewRowCursor GetRowCursor(IEnumerable<DataViewSchema.Column> columnsNeeded, Random? rand = null)
     {
-        var (sourceColumns, outputs) = Split(columnsNeeded);
-        return new Cursor(this, source.GetRowCursor(sourceColumns, rand), outputs);
+        var (sourceColumns, active) = Split(columnsNeeded);
+        return new Cursor(this, source.GetRowCursor(sourceColumns, rand), active);
     }
 
     /// <inheritdoc/>
     public DataViewRowCursor[] GetRowCursorSet(IEnumerable<DataViewSchema.Column> columnsNeeded, int n, Random? rand = null)
     {
-        var (sourceColumns, outputs) = Split(columnsNeeded);
+        var (sourceColumns, active) = Split(columnsNeeded);
         return source.GetRowCursorSet(sourceColumns, n, rand)
-            .Select(c => (DataViewRowCursor)new Cursor(this, c, outputs)).ToArray();
+            .Select(c => (DataViewRowCursor)new Cursor(this, c, active)).ToArray();
     }
 
     private (List<DataViewSchema.Column> Source, bool[] Outputs) Split(IEnumerable<DataViewSchema.Column> columnsNeeded)
     {
         int sourceCount = source.Schema.Count;
         var needed = columnsNeeded.Select(c => c.Index).ToHashSet();
-        var outputs = Enumerable.Range(0, outputLengths.Length).Select(i => needed.Contains(sourceCount + i)).ToArray();
+        var active = Enumerable.Range(0, outputs.Count).Select(i => needed.Contains(sourceCount + i)).ToArray();
         var columns = needed.Where(i => i < sourceCount).Select(i => source.Schema[i]).ToList();
-        if (outputs.Any(o => o))
+        if (active.Any(o => o))
         {
             columns.Add(source.Schema[pixelsColumn]);
             // Text columns (typically the image path) let an error name the row's file.
             columns.AddRange(source.Schema.Where(c => !c.IsHidden && c.Type is TextDataViewType));
         }
-        return (columns.DistinctBy(c => c.Index).ToList(), outputs);
+        return (columns.DistinctBy(c => c.Index).ToList(), active);
     }
 
     private sealed class Cursor : DataViewRowCursor
@@ -94,7 +88,7 @@ internal sealed class BatchScoringDataView : IDataView
         private readonly ValueGetter<VBuffer<float>>? pixelsGetter;
         private readonly float[] pixels = [];
         private VBuffer<float> pixelRow;
-        private float[][] results = [];
+        private Training.Engines.EngineOutput? results;
         private int rows, slot = -1;
         private long position = -1;
 
@@ -148,7 +142,7 @@ internal sealed class BatchScoringDataView : IDataView
                 rows++;
             }
             if (rows > 0)
-                results = parent.scorer.Run(pixels, rows);
+                results = parent.scorer.Run(pixels.AsSpan(0, rows * length), rows);
         }
 
         private void ReadRow(int length)
@@ -162,7 +156,7 @@ internal sealed class BatchScoringDataView : IDataView
             catch (Exception e)
             {
                 throw new InvalidOperationException(
-                    $"Cannot read the image of row {input.Position}{DescribeRow()} in {parent.inputDescription}: {Innermost(e).Message} " +
+                    $"Cannot read the image of row {input.Position}{DescribeRow()} in {parent.inputDescription}: {e.Innermost().Message} " +
                     "Nothing is skipped silently: remove or fix the file, or filter such rows out before this transform.", e);
             }
             if (pixelRow.Length != length)
@@ -175,8 +169,6 @@ internal sealed class BatchScoringDataView : IDataView
             var texts = caches.OfType<ColumnCache>().Select(c => c.Describe(rows)).Where(t => t is not null).ToList();
             return texts.Count == 0 ? "" : $" ({string.Join(", ", texts)})";
         }
-
-        private static Exception Innermost(Exception e) => e.InnerException is null ? e : Innermost(e.InnerException);
 
         public override ValueGetter<DataViewRowId> GetIdGetter()
         {
@@ -203,11 +195,12 @@ internal sealed class BatchScoringDataView : IDataView
             if (!activeOutputs[output]) throw new InvalidOperationException($"Column '{column.Name}' is not active in this cursor.");
             if (typeof(TValue) != typeof(VBuffer<float>))
                 throw new InvalidOperationException($"Column '{column.Name}' holds VBuffer<Single>, not {typeof(TValue).Name}.");
-            int length = parent.outputLengths[output];
+            var source = parent.outputs[output];
+            int length = source.Type.Size;
             ValueGetter<VBuffer<float>> getter = (ref VBuffer<float> dst) =>
             {
                 var editor = VBufferEditor.Create(ref dst, length);
-                results[output].AsSpan(slot * length, length).CopyTo(editor.Values);
+                source.Of(results!, slot).CopyTo(editor.Values);
                 dst = editor.Commit();
             };
             return (ValueGetter<TValue>)(Delegate)getter;

@@ -81,10 +81,13 @@ internal sealed class ImageBytesDataView(IDataView source, string bytesColumn, s
                 bytesGetter(ref bytes);
                 string source = $"row {input.Position} of column '{parent.Schema[parent.bytesIndex].Name}' ({parent.component})";
                 if (bytes.Length == 0) throw new ImageDecodeException(source, "no bytes (an empty or missing file?).");
+                var encoded = bytes.DenseValues().ToArray();
+                // The same gate as the command line: truncation, format and pixel limit, before decoding.
+                ImageLimits.Check(encoded, source);
                 dst?.Dispose();
                 try
                 {
-                    dst = MLImage.CreateFromStream(new MemoryStream(bytes.DenseValues().ToArray(), writable: false));
+                    dst = MLImage.CreateFromStream(new MemoryStream(encoded, writable: false));
                 }
                 catch (Exception e)
                 {

@@ -10,14 +10,19 @@ namespace ResNet.MLNet;
 /// The places where ML.NET 5.0.1 keeps what a third-party component needs behind <c>internal</c>, reached by
 /// reflection in one place so that an ML.NET upgrade breaks loudly here (and in the tests) rather than subtly elsewhere:
 /// <list type="bullet">
-/// <item>the <see cref="IHostEnvironment"/> behind a catalog, and the MLContext settings it holds (every stock extension method uses it; third-party ones
-/// cannot, because <c>IInternalCatalog</c> is internal);</item>
+/// <item>the <see cref="IHostEnvironment"/> behind a catalog, so that the trainer logs to the user's <c>MLContext.Log</c> (every stock
+/// extension method uses it; third-party ones cannot, because <c>IInternalCatalog</c> is internal). The MLContext settings it holds
+/// (<c>GpuDeviceId</c>, <c>FallbackToCpu</c>, <c>Seed</c>) are not read: they are options of the ResNet components;</item>
 /// <item><c>SchemaShape.Create</c>, the only way to describe new columns in an estimator's <c>GetOutputSchema</c>;</item>
 /// <item>a <see cref="MulticlassPredictionTransformer{TModel}"/> over given weights. It is the only stock ML.NET
 /// component that turns a score vector into a scalar, key-typed <c>PredictedLabel</c> with class names and gives
-/// <c>Score</c> its slot names — <c>OnnxTransformer</c> only produces vectors — and, being stock, it saves and loads
-/// in any application that references Microsoft.ML.</item>
+/// <c>Score</c> its slot names, and, being stock, it saves and loads in any application that references Microsoft.ML.
+/// The public transforms cannot build it: <c>OnnxTransformer</c> types every output, even a scalar, as a vector (so an
+/// argmax or class name computed in the graph arrives as a 1-vector, and <c>MapValueToKey</c> then gives a vector of
+/// keys, which <c>Evaluate</c> refuses), and no public transform attaches slot names to a vector; the transformer's
+/// and <see cref="MaximumEntropyModelParameters"/>' constructors are internal.</item>
 /// </list>
+/// Each use is pinned by <c>MLNetInternalsTests</c>, which fail on an ML.NET upgrade until this file is checked again.
 /// </summary>
 internal static class MLNetInternals
 {
@@ -30,17 +35,6 @@ internal static class MLNetInternals
         if (!iface.IsInstanceOfType(catalog))
             throw new ArgumentException($"{catalog.GetType().Name} is not an ML.NET catalog.", nameof(catalog));
         return (IHostEnvironment)(property.GetValue(catalog) ?? throw Broken("IInternalCatalog.Environment (null)"));
-    }
-
-    /// <summary>
-    /// The user's MLContext settings as the environment behind its catalogs holds them: <c>GpuDeviceId</c>,
-    /// <c>FallbackToCpu</c> and the seed (an MLContext is not reachable from its catalogs, only its environment).
-    /// </summary>
-    public static (int? GpuDeviceId, bool FallbackToCpu, int? Seed) SettingsOf(IHostEnvironment env)
-    {
-        object? Read(string name) => (env.GetType().GetProperty(name, BindingFlags.Public | BindingFlags.NonPublic | BindingFlags.Instance)
-            ?? throw Broken($"{env.GetType().Name}.{name}")).GetValue(env);
-        return ((int?)Read("GpuDeviceId"), (bool)Read("FallbackToCpu")!, (int?)Read("Seed"));
     }
 
     /// <summary>

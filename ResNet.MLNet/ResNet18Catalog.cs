@@ -1,6 +1,7 @@
-using Microsoft.ML;
+using ResNet.MLNet;
 
-namespace ResNet.MLNet;
+// In ML.NET's namespace, as ML.NET's own add-on packages put their catalog methods: `using Microsoft.ML;` finds them.
+namespace Microsoft.ML;
 
 /// <summary>Catalog extension methods: <c>ml.Transforms.ResNet18Featurizer</c>, <c>ml.Transforms.ResNet18Classifier</c>, <c>ml.MulticlassClassification.Trainers.ResNet18</c>.</summary>
 public static class ResNet18Catalog
@@ -83,17 +84,6 @@ public static class ResNet18Catalog
         string labelColumnName = "Label", string imageColumnName = "Image", ResNet18TrainerOptions? options = null) =>
         new(ContextOf(catalog), labelColumnName, imageColumnName, options ?? new ResNet18TrainerOptions());
 
-    /// <summary>
-    /// An MLContext to build the stock transformers with, carrying the catalog's <c>GpuDeviceId</c> and
-    /// <c>FallbackToCpu</c>, and the catalog's environment for logging.
-    /// </summary>
-    internal static ResNetContext ContextOf(object catalog)
-    {
-        var env = MLNetInternals.EnvironmentOf(catalog);
-        var (gpu, fallback, seed) = MLNetInternals.SettingsOf(env);
-        return new ResNetContext(env, new MLContext(seed) { GpuDeviceId = gpu, FallbackToCpu = fallback }, seed);
-    }
+    /// <summary>The catalog's environment, for logging to the user's <c>MLContext.Log</c>, and an MLContext to build the stock transformers with.</summary>
+    internal static ResNetContext ContextOf(object catalog) => new(MLNetInternals.EnvironmentOf(catalog), new MLContext());
 }
-
-/// <summary>Where a ResNet component logs (<see cref="Environment"/>) and what it builds stock transformers with (<see cref="Ml"/>).</summary>
-internal sealed record ResNetContext(Microsoft.ML.Runtime.IHostEnvironment Environment, MLContext Ml, int? Seed);

@@ -44,8 +44,15 @@ public sealed class ResNet18ClassifierEstimator : IEstimator<ResNet18ClassifierT
         /// <c>Fit</c> (so fit on images like those you will score). Faster on CPUs, features within a cosine of 0.99
         /// of float32; see docs/onnx.md.
         /// </summary>
-        /// <example><code>new ResNet18FeaturizerEstimator.Options { Weights = weights, Precision = Precision.Int8 }</code></example>
+        /// <example><code>new ResNet18ClassifierEstimator.Options { Weights = weights, Precision = Precision.Int8 }</code></example>
         public Precision Precision { get; set; } = Precision.Float32;
+        /// <summary>
+        /// The CUDA GPU that ONNX Runtime scores on (the app references <c>Microsoft.ML.OnnxRuntime.Gpu</c>), as
+        /// <c>ApplyOnnxModel</c>'s <c>gpuDeviceId</c>; null (the default) scores on the CPU.
+        /// </summary>
+        public int? GpuDeviceId { get; set; }
+        /// <summary>With <see cref="GpuDeviceId"/> set and CUDA unusable: score on the CPU with a warning in <c>MLContext.Log</c> (true), or fail (false, the default).</summary>
+        public bool FallbackToCpu { get; set; }
     }
 
     private const string Component = "ResNet18Classifier";
@@ -63,7 +70,8 @@ public sealed class ResNet18ClassifierEstimator : IEstimator<ResNet18ClassifierT
 
     /// <inheritdoc/>
     public ResNet18ClassifierTransformer Fit(IDataView input) =>
-        new(new ResNetScoring(context.Ml, options.Weights, options.InputColumnName, Outputs, options.BatchSize, input, Component, options.Precision));
+        new(new ResNetScoring(context, options.Weights, options.InputColumnName, Outputs, options.BatchSize,
+            new ScoringDevice(options.GpuDeviceId, options.FallbackToCpu), input, Component, options.Precision));
 
     /// <inheritdoc/>
     public SchemaShape GetOutputSchema(SchemaShape inputSchema)

@@ -1,5 +1,6 @@
 using Microsoft.ML;
 using Microsoft.ML.Runtime;
+using ResNet.Training.Data;
 using ResNet.Training.Engines;
 using ResNet.Training.Training;
 using ResNet.Training.Weights;
@@ -27,8 +28,14 @@ public sealed class ResNet18TrainerOptions
     /// Its preprocessing is kept; its head is replaced when its classes differ from the label's.
     /// </summary>
     public ResNet18Weights InitialWeights { get; set; } = ResNet18Weights.ImageNet;
-    /// <summary>Train only the classifier head (the backbone stays as it is).</summary>
+    /// <summary>Train only the classifier head (the backbone stays as it is); the same as <see cref="FreezeThrough"/> = 4.</summary>
     public bool FreezeBackbone { get; set; }
+    /// <summary>
+    /// Freeze the stem and stages 1..k (layer1..layer<i>k</i>; 4 = the whole backbone) and train the later stages and the
+    /// head on the frozen part's activations, computed once without augmentation (as ML.NET's <c>ImageClassificationTrainer</c>
+    /// caches its bottleneck): many epochs cost little more than one. Null (and <see cref="FreezeBackbone"/> false) trains everything.
+    /// </summary>
+    public int? FreezeThrough { get; set; }
     /// <summary>
     /// Data evaluated after every epoch (accuracy and loss in the log). It must hold the columns the trainer sees, so
     /// transform it with the estimators before the trainer (e.g. <c>loadImages.Fit(train).Transform(validation)</c>).
@@ -44,6 +51,15 @@ public sealed class ResNet18TrainerOptions
     public string PredictedLabelColumnName { get; set; } = "PredictedLabel";
     /// <summary>Rows per ONNX Runtime call when the fitted transformer scores.</summary>
     public int ScoringBatchSize { get; set; } = 32;
+    /// <summary>Seeds the new head's initialisation, the data order and the augmentation.</summary>
+    public int Seed { get; set; } = 1;
+    /// <summary>
+    /// The CUDA GPU to train on (a TorchSharp CUDA build, <c>-p:TorchBackend=cuda</c>) and that the fitted transformer
+    /// scores on (ONNX Runtime's CUDA provider); null (the default) uses the CPU.
+    /// </summary>
+    public int? GpuDeviceId { get; set; }
+    /// <summary>With <see cref="GpuDeviceId"/> set and CUDA unusable: use the CPU with a warning in <c>MLContext.Log</c> (true), or fail (false, the default).</summary>
+    public bool FallbackToCpu { get; set; }
 }
 
 /// <summary>
@@ -55,9 +71,11 @@ public sealed class ResNet18TrainerOptions
 /// transforms take (see <see cref="ResNet18FeaturizerEstimator"/>); images are resized as the initial weights' card says
 /// and held in memory for training (3·Crop² bytes each), with pad+crop and flip augmentation. Progress goes to
 /// <c>MLContext.Log</c> (one line per epoch, with validation accuracy when <see cref="ResNet18TrainerOptions.ValidationSet"/>
-/// is given). <c>MLContext.Seed</c> seeds initialisation, data order and augmentation. With <c>MLContext.GpuDeviceId</c>
-/// set, training runs on that CUDA GPU (a TorchSharp CUDA build, <c>-p:TorchBackend=cuda</c>); without one the CPU is used
-/// when <c>MLContext.FallbackToCpu</c> is true, else <c>Fit</c> fails saying so.
+/// is given). <see cref="ResNet18TrainerOptions.Seed"/> seeds initialisation, data order and augmentation. With
+/// <see cref="ResNet18TrainerOptions.GpuDeviceId"/> set, training runs on that CUDA GPU (a TorchSharp CUDA build,
+/// <c>-p:TorchBackend=cuda</c>); without one the CPU is used when <see cref="ResNet18TrainerOptions.FallbackToCpu"/> is
+/// true, else <c>Fit</c> fails saying so. (ML.NET keeps <c>MLContext.Seed</c>, <c>GpuDeviceId</c> and
+/// <c>FallbackToCpu</c> internal to its own components, so they are options here, as in <c>ApplyOnnxModel</c>.)
 /// </remarks>
 /// <example>
 /// <code>
@@ -121,7 +139,7 @@ public sealed class ResNet18MulticlassTrainer : IEstimator<ResNet18ClassifierTra
             $"{options.Epochs} epochs, batch {options.BatchSize}, lr {options.LearningRate}{(validation is null ? "" : $", validating on {validation.Count} images")}.");
 
         var device = Device(ch);
-        int seed = context.Seed ?? 1;
+        int seed = options.Seed;
         torch.manual_seed(seed);
         var (model, card) = initial.LoadModel();
         try
@@ -131,7 +149,19 @@ public sealed class ResNet18MulticlassTrainer : IEstimator<ResNet18ClassifierTra
                 ch.Info(MessageSensitivity.None, $"New {classNames.Length}-class head (the initial weights have {model.Config.NumClasses} classes).");
                 model.ReplaceHead(classNames.Length);
             }
-            if (options.FreezeBackbone) model.FreezeBackbone();
+            int? frozen = options.FreezeThrough ?? (options.FreezeBackbone ? 4 : null);
+            IDataset fitTrain = train;
+            IDataset? fitValidation = validation;
+            if (frozen is { } stage)
+            {
+                model.FreezeThrough(stage);
+                model.to(device);
+                FrozenFeatureCache Cache(IDataset data, string split) => FrozenFeatureCache.Build(model, stage, data, Math.Max(options.BatchSize, 32),
+                    progress: (done, total) => ch.Info(MessageSensitivity.None, $"Caching layer{stage} activations of the {split} images: {done}/{total}."));
+                fitTrain = Cache(train, "training");
+                fitValidation = validation is null ? null : Cache(validation, "validation");
+                model.InputStage = stage;
+            }
             var trainer = new Trainer(new TrainingOptions
             {
                 Epochs = options.Epochs, BatchSize = options.BatchSize, LearningRate = options.LearningRate, Optimizer = options.Optimizer,
@@ -147,8 +177,9 @@ public sealed class ResNet18MulticlassTrainer : IEstimator<ResNet18ClassifierTra
                             $"; {m.ImagesPerSecond:F0} img/s, {m.Seconds:F1} s");
                 },
             };
-            var result = trainer.Fit(model, train, validation);
-            model.FreezeBackbone(false);
+            var result = trainer.Fit(model, fitTrain, fitValidation);
+            model.InputStage = 0;
+            model.FreezeThrough(0);
             model.eval();
             model.cpu();
             var trainedCard = card with { Architecture = model.Config, ClassNames = classNames, Preprocessing = preprocessing };
@@ -159,7 +190,8 @@ public sealed class ResNet18MulticlassTrainer : IEstimator<ResNet18ClassifierTra
             }
             ch.Info(MessageSensitivity.None, $"Trained in {result.Elapsed.TotalSeconds:F1} s.");
             var weights = ResNet18Weights.FromModel(model, trainedCard, $"ResNet18 fine-tuned from {initial}");
-            return new ResNet18ClassifierTransformer(new ResNetScoring(ml, weights, imageColumn, Outputs, options.ScoringBatchSize, input, Component));
+            return new ResNet18ClassifierTransformer(new ResNetScoring(context, weights, imageColumn, Outputs, options.ScoringBatchSize,
+                new ScoringDevice(options.GpuDeviceId, options.FallbackToCpu), input, Component));
         }
         finally
         {
@@ -187,13 +219,12 @@ public sealed class ResNet18MulticlassTrainer : IEstimator<ResNet18ClassifierTra
 
     private torch.Device Device(IChannel ch)
     {
-        var (gpu, fallback, _) = MLNetInternals.SettingsOf(context.Environment);
-        if (gpu is not int id) return torch.CPU;
+        if (options.GpuDeviceId is not int id) return torch.CPU;
         if (torch.cuda.is_available()) return TorchDevice.Resolve(DeviceChoice.Cuda, id);
-        if (!fallback)
+        if (!options.FallbackToCpu)
             throw new InvalidOperationException(
-                $"{Component}: MLContext.GpuDeviceId is {id} but TorchSharp sees no usable CUDA GPU. Build with -p:TorchBackend=cuda on a machine with an NVIDIA driver, or set MLContext.FallbackToCpu = true.");
-        ch.Warning(MessageSensitivity.None, $"MLContext.GpuDeviceId is {id} but no CUDA GPU is usable: training on the CPU (FallbackToCpu).");
+                $"{Component}: GpuDeviceId is {id} but TorchSharp sees no usable CUDA GPU. Reference TorchSharp-cuda-linux or TorchSharp-cuda-windows on a machine with an NVIDIA driver, or set FallbackToCpu = true.");
+        ch.Warning(MessageSensitivity.None, $"GpuDeviceId is {id} but no CUDA GPU is usable: training on the CPU (FallbackToCpu).");
         return torch.CPU;
     }
 }

@@ -22,12 +22,18 @@ public sealed class ResNet18Weights
 {
     private readonly Func<byte[]> exportOnnx;
     private readonly Func<(ResNetModel, ModelCard)>? loadModel;
+    private readonly Lazy<ModelCard> card;
     private byte[]? onnx;
 
     private ResNet18Weights(string source, ModelCard card, Func<byte[]> exportOnnx, Func<(ResNetModel, ModelCard)>? loadModel)
+        : this(source, () => card, exportOnnx, loadModel)
+    {
+    }
+
+    private ResNet18Weights(string source, Func<ModelCard> card, Func<byte[]> exportOnnx, Func<(ResNetModel, ModelCard)>? loadModel)
     {
         Source = source;
-        Card = card;
+        this.card = new Lazy<ModelCard>(card);
         this.exportOnnx = exportOnnx;
         this.loadModel = loadModel;
     }
@@ -36,7 +42,7 @@ public sealed class ResNet18Weights
     public string Source { get; }
 
     /// <summary>Architecture, class names and preprocessing.</summary>
-    public ModelCard Card { get; }
+    public ModelCard Card => card.Value;
 
     /// <inheritdoc/>
     public override string ToString() => Source;
@@ -94,6 +100,33 @@ public sealed class ResNet18Weights
         () => ExportWithPreprocessing(ImageNetWeights.Load()),
         () => ImageNetWeights.Load());
 
+    /// <summary>
+    /// ML.NET's own ImageNet ResNet18 (the network of <c>DnnFeaturizeImage</c> with <c>ResNet18</c>): CNTK's
+    /// ImageNet-trained model, layout 2-2-2-3 blocks with CNTK's asymmetric padding, MIT licence, shipped in the NuGet
+    /// package <c>Microsoft.ML.DnnImageFeaturizer.ResNet18</c> — add that package to your app (its build copies the
+    /// models into the output); the NuGet cache is searched too. Offline, its 512 features equal
+    /// <c>DnnFeaturizeImage</c>'s; it has no classifier, so use it for features or as <c>InitialWeights</c> of the trainer,
+    /// which replaces the head. The card's preprocessing (resize 224, a per-pixel mean image, 0–255 scale) travels
+    /// with it. See <see cref="MLNetImageNetWeights"/>.
+    /// </summary>
+    /// <example>
+    /// <code>
+    /// // dotnet add package Microsoft.ML.DnnImageFeaturizer.ResNet18 --version 0.23.1
+    /// var featurize = ml.Transforms.ResNet18Featurizer("Features", "Image", ResNet18Weights.MLNetImageNet);
+    /// </code>
+    /// </example>
+    public static ResNet18Weights MLNetImageNet { get; } = MLNetImageNetFrom(null);
+
+    /// <summary>
+    /// <see cref="MLNetImageNet"/> from the package's files in <paramref name="packageFolder"/> (the package folder, its
+    /// <c>DnnImageModels</c> folder, or an app output holding it); null searches as <see cref="MLNetImageNet"/> does.
+    /// </summary>
+    public static ResNet18Weights MLNetImageNetFrom(string? packageFolder) => new(
+        $"ML.NET ImageNet ResNet18 ({MLNetImageNetWeights.PackageId} {MLNetImageNetWeights.PackageVersion}, CNTK)",
+        () => MLNetImageNetWeights.LoadCard(packageFolder),
+        () => ExportWithPreprocessing(MLNetImageNetWeights.Load(packageFolder)),
+        () => MLNetImageNetWeights.Load(packageFolder));
+
     private static byte[] ExportWithPreprocessing((ResNetModel Model, ModelCard Card) loaded, bool disposeModel = true)
     {
         try
@@ -112,7 +145,7 @@ public sealed class ResNet18Weights
         if (!info.WithPreprocessing)
             throw new InvalidDataException(
                 $"{path} was exported without preprocessing: the ML.NET transforms feed it 0–255 RGB planes of {info.Card.Preprocessing.Resize}² images. " +
-                "Export it with 'resnet export --with-preprocessing', or pass the .pt weights.");
+                "Export it with preprocessing (OnnxExportOptions.WithPreprocessing, or `resnet export --with-preprocessing`), or pass the .pt weights.");
         var bytes = File.ReadAllBytes(path);
         return new ResNet18Weights(path, info.Card, () => bytes, loadModel: null);
     }

@@ -1,6 +1,9 @@
+using ResNet.Training.Native;
 using Microsoft.ML;
 using Microsoft.ML.Data;
 using ResNet.Training.Imaging;
+using Microsoft.ML.Runtime;
+using ResNet.Training.Engines;
 using ResNet.Training.Onnx;
 
 namespace ResNet.MLNet;
@@ -12,64 +15,68 @@ internal sealed record ResNetOutputs(string? Features, string? Score, string? Pr
     public string Key => Features ?? Score ?? PredictedLabel ?? throw new ArgumentException("A ResNet transform needs at least one output column.");
 }
 
+/// <summary>Where a ResNet transform runs its model: ONNX Runtime's CUDA provider on <see cref="GpuDeviceId"/>, or the CPU when null.</summary>
+internal sealed record ScoringDevice(int? GpuDeviceId, bool FallbackToCpu);
+
 /// <summary>
-/// The machinery shared by the ResNet transforms, built for one input schema. Two equivalent paths:
-/// <list type="bullet">
-/// <item><see cref="Stock"/>: only stock ML.NET transformers — <c>ResizeImages</c>+<c>ExtractPixels</c> (or a copy of a
-/// pixel column), <c>OnnxTransformer</c> over the model exported with preprocessing (see <see cref="OnnxGraphNames"/>),
-/// a softmax multiclass head (Score with slot names, key-typed PredictedLabel with class names) and <c>DropColumns</c>
-/// of the temporary columns. This is what <c>mlContext.Model.Save</c> writes, and what reloads without ResNet.MLNet.</item>
-/// <item><see cref="Transform"/>: the same transformers around a <see cref="BatchScoringDataView"/> that runs the same
-/// ONNX model through ONNX Runtime in batches instead of <c>OnnxTransformer</c>'s one row at a time.</item>
+/// The machinery shared by the ResNet transforms, built for one input schema: a chain of
+/// <list type="number">
+/// <item>stock <c>ResizeImages</c>+<c>ExtractPixels</c> (<see cref="ImageLoader.ResizeAndExtract"/>, the one resize of
+/// every front door) or a copy of a pixel column;</item>
+/// <item>an <see cref="EngineScoringTransformer"/>: the model exported with preprocessing, run by one
+/// <see cref="OnnxEngine"/> in batches (or row by row for a <c>PredictionEngine</c>), saved as a stock
+/// <c>OnnxTransformer</c>;</item>
+/// <item>a softmax multiclass head (Score with slot names, key-typed PredictedLabel with class names) and
+/// <c>DropColumns</c> of the temporary columns.</item>
 /// </list>
+/// <c>mlContext.Model.Save</c> writes this chain with only stock ML.NET transformers, so it reloads without ResNet.MLNet.
 /// </summary>
 internal sealed class ResNetScoring : IDisposable
 {
-    private readonly ITransformer preprocess, onnx, postprocess;
-    private readonly OnnxBatchScorer scorer;
-    private readonly List<(string Name, VectorDataViewType Type)> scorerOutputs = [];
-    private readonly string inputColumn, pixels, decoded, component;
-    private readonly int batchSize;
+    private readonly TransformerChain<ITransformer> chain;
+    private readonly string inputColumn, decoded, component;
 
-    public ResNetScoring(MLContext ml, ResNet18Weights weights, string inputColumn, ResNetOutputs outputs, int batchSize,
-        IDataView input, string component, Precision precision = Precision.Float32)
+    public ResNetScoring(ResNetContext context, ResNet18Weights weights, string inputColumn, ResNetOutputs outputs, int batchSize,
+        ScoringDevice device, IDataView input, string component, Precision precision = Precision.Float32)
     {
+        NativeBackends.EnsureOnnxRuntime(); // before ML.NET's OnnxTransformer first calls into ONNX Runtime
         if (batchSize < 1) throw new ArgumentOutOfRangeException(nameof(batchSize), $"{component}: batch size must be at least 1, not {batchSize}.");
         this.inputColumn = inputColumn;
-        this.batchSize = batchSize;
         this.component = component;
         Weights = weights;
+        var ml = context.Ml;
         var p = weights.Card.Preprocessing;
         Kind = ImageInput.Check(input.Schema, inputColumn, p, component);
 
         string prefix = $"__ResNet18.{outputs.Key}.";
-        pixels = prefix + "Pixels";
+        string pixels = prefix + "Pixels", resized = prefix + "Resized", features = prefix + "Features", logits = prefix + "Logits";
         decoded = prefix + "Image";
-        string resized = prefix + "Resized", features = prefix + "Features", logits = prefix + "Logits";
 
         IDataView data = Kind == ImageInputKind.Bytes ? new ImageBytesDataView(input, inputColumn, decoded, component) : input;
         IEstimator<ITransformer> pre = Kind == ImageInputKind.Pixels
             ? ml.Transforms.CopyColumns(pixels, inputColumn)
             : ImageLoader.ResizeAndExtract(ml, Kind == ImageInputKind.Bytes ? decoded : inputColumn, pixels, p.Resize, resized);
-        preprocess = pre.Fit(data);
-        var preprocessed = preprocess.Transform(data);
+        var preprocess = pre.Fit(data);
 
-        var renames = new Dictionary<string, string>();
-        if (outputs.Features is not null) renames[OnnxNames.Features] = features;
-        if (outputs.Score is not null || outputs.PredictedLabel is not null) renames[OnnxNames.Logits] = logits;
-        byte[] source = precision == Precision.Int8 ? Quantize(weights.OnnxModel, preprocessed, pixels) : weights.OnnxModel;
-        byte[] model = OnnxGraphNames.Rename(source, pixels, renames);
-        string[] onnxColumns = renames.Values.ToArray();
-        onnx = ml.Transforms.ApplyOnnxModel(onnxColumns, [pixels], new MemoryStream(model), ml.GpuDeviceId, ml.FallbackToCpu)
-            .Fit(preprocessed);
-        var scored = onnx.Transform(preprocessed);
-        foreach (var name in onnxColumns)
-            scorerOutputs.Add((name, (VectorDataViewType)scored.Schema[name].Type));
-        scorer = new OnnxBatchScorer(model, pixels, [3, p.Resize, p.Resize], onnxColumns.Select(c => c + OnnxGraphNames.BatchSuffix).ToArray(),
-            ml.GpuDeviceId, ml.FallbackToCpu);
+        // Int8 quantizes before the engine exists, so the engine and the saved stock OnnxTransformer both run the int8 model.
+        byte[] model = precision == Precision.Int8 ? Quantize(weights.OnnxModel, preprocess.Transform(data), pixels) : weights.OnnxModel;
+        var engine = OnnxEngine.FromBytes(model, weights.Source,
+            device.GpuDeviceId is null ? DeviceChoice.Cpu : DeviceChoice.Cuda, device.GpuDeviceId ?? 0, device.FallbackToCpu);
+        if (engine.FallbackReason is { } why)
+        {
+            using var ch = context.Environment.Register(component).Start("Fit");
+            ch.Warning(MessageSensitivity.None, $"{component}: GpuDeviceId is {device.GpuDeviceId} but CUDA is unavailable ({why}); scoring on the CPU (FallbackToCpu).");
+        }
+        var engineColumns = new List<EngineOutputColumn>();
+        if (outputs.Features is not null)
+            engineColumns.Add(new(features, EngineColumn.Features, new VectorDataViewType(NumberDataViewType.Single, engine.Card.Architecture.FeatureDim)));
+        if (outputs.Score is not null || outputs.PredictedLabel is not null)
+            engineColumns.Add(new(logits, EngineColumn.Logits, new VectorDataViewType(NumberDataViewType.Single, engine.Card.Architecture.NumClasses)));
+        var scoring = new EngineScoringTransformer(engine, model, pixels, engineColumns, batchSize, $"column '{inputColumn}' ({component})");
 
+        // Fitting the stock transformers after the scorer reads no rows: the views are lazy.
         var post = new List<ITransformer>();
-        IDataView current = scored;
+        IDataView current = scoring.Transform(preprocess.Transform(data));
         void Add(ITransformer t)
         {
             post.Add(t);
@@ -84,7 +91,7 @@ internal sealed class ResNetScoring : IDisposable
         }
         var temporary = current.Schema.Select(c => c.Name).Where(n => n.StartsWith(prefix, StringComparison.Ordinal)).Distinct().ToArray();
         Add(ml.Transforms.DropColumns(temporary).Fit(current));
-        postprocess = new TransformerChain<ITransformer>(post.ToArray());
+        chain = new TransformerChain<ITransformer>([preprocess, scoring, .. post]);
     }
 
     /// <summary>The weights being run.</summary>
@@ -117,20 +124,19 @@ internal sealed class ResNetScoring : IDisposable
     /// <summary>What the input column holds.</summary>
     public ImageInputKind Kind { get; }
 
-    /// <summary>The stock ML.NET transformers equivalent to <see cref="Transform"/> (what is saved).</summary>
-    public ITransformer Stock => Kind == ImageInputKind.Bytes
+    /// <summary>The transformers as a chain: what <c>Transform</c>, a <c>PredictionEngine</c> and <c>mlContext.Model.Save</c> use.</summary>
+    public ITransformer Chain => Kind == ImageInputKind.Bytes
         ? throw new NotSupportedException(
             $"{component}: a model whose input column '{inputColumn}' holds raw image bytes cannot be saved or used in a PredictionEngine: " +
             "ML.NET has no stock transform that decodes bytes, so the saved model would need ResNet.MLNet to load. " +
             $"Load the images with ml.Transforms.LoadImages(\"{inputColumn}\", imageFolder, \"ImagePath\") instead.")
-        : new TransformerChain<ITransformer>(preprocess, onnx, postprocess);
+        : chain;
 
     /// <summary>The output schema for <paramref name="input"/>, after checking its input column.</summary>
     public DataViewSchema GetOutputSchema(DataViewSchema input)
     {
         ImageInput.Check(input, inputColumn, Weights.Card.Preprocessing, component);
-        var schema = Kind == ImageInputKind.Bytes ? ImageBytesDataView.SchemaFor(input, decoded) : input;
-        return postprocess.GetOutputSchema(onnx.GetOutputSchema(preprocess.GetOutputSchema(schema)));
+        return chain.GetOutputSchema(Kind == ImageInputKind.Bytes ? ImageBytesDataView.SchemaFor(input, decoded) : input);
     }
 
     /// <summary>Scores <paramref name="input"/> lazily, in batches.</summary>
@@ -139,16 +145,9 @@ internal sealed class ResNetScoring : IDisposable
         var kind = ImageInput.Check(input.Schema, inputColumn, Weights.Card.Preprocessing, component);
         if (kind != Kind)
             throw new ArgumentOutOfRangeException(nameof(input), $"{component}: column '{inputColumn}' held {Kind} when fitted and holds {kind} now.");
-        IDataView data = Kind == ImageInputKind.Bytes ? new ImageBytesDataView(input, inputColumn, decoded, component) : input;
-        var batched = new BatchScoringDataView(preprocess.Transform(data), scorer, pixels, scorerOutputs, batchSize,
-            $"column '{inputColumn}' ({component})");
-        return postprocess.Transform(batched);
+        return chain.Transform(Kind == ImageInputKind.Bytes ? new ImageBytesDataView(input, inputColumn, decoded, component) : input);
     }
 
     /// <inheritdoc/>
-    public void Dispose()
-    {
-        scorer.Dispose();
-        (onnx as IDisposable)?.Dispose();
-    }
+    public void Dispose() => chain.Dispose();
 }

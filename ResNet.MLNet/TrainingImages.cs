@@ -2,6 +2,7 @@ using Microsoft.ML;
 using Microsoft.ML.Data;
 using ResNet.Training.Data;
 using ResNet.Training.Imaging;
+using ResNet.Training.Weights;
 
 namespace ResNet.MLNet;
 
@@ -14,7 +15,10 @@ namespace ResNet.MLNet;
 /// </summary>
 internal static class TrainingImages
 {
-    /// <summary>Class names from a key-typed label column's key values (numbers when it has none).</summary>
+    /// <summary>
+    /// Class names from a key-typed label column's key values; without key values, the logit indices "0".."K-1"
+    /// (<see cref="ModelCard.NumberedClasses"/>, as for weights that come without names).
+    /// </summary>
     public static string[] ClassNames(DataViewSchema schema, string labelColumn, string component)
     {
         var column = schema.GetColumnOrNull(labelColumn)
@@ -25,7 +29,7 @@ internal static class TrainingImages
                 $"add ml.Transforms.Conversion.MapValueToKey(\"{labelColumn}\") before it.");
         int count = (int)key.Count;
         if (column.Annotations.Schema.GetColumnOrNull(MLNetInternals.AnnotationKeyValues) is not { Type: VectorDataViewType valuesType })
-            return Enumerable.Range(1, count).Select(i => i.ToString()).ToArray();
+            return ModelCard.NumberedClasses(count);
         var read = typeof(TrainingImages).GetMethod(nameof(KeyValues), System.Reflection.BindingFlags.NonPublic | System.Reflection.BindingFlags.Static)!
             .MakeGenericMethod(valuesType.ItemType.RawType);
         var names = (string[])read.Invoke(null, [column])!;
@@ -89,7 +93,7 @@ internal static class TrainingImages
                     return $"{t.Name} = '{value}'";
                 }));
                 throw new InvalidOperationException(
-                    $"{component}: cannot read the image of row {cursor.Position} ({described}) in column '{imageColumn}': {Innermost(e).Message} " +
+                    $"{component}: cannot read the image of row {cursor.Position} ({described}) in column '{imageColumn}': {e.Innermost().Message} " +
                     "Nothing is skipped silently: remove or fix the file, or filter such rows out before training.", e);
             }
             // ExtractPixels gives whole numbers 0–255: bytes hold them exactly.
@@ -107,6 +111,4 @@ internal static class TrainingImages
         return new InMemoryDataset(bytes.ToArray(), labels.ToArray(), 3, classNames, atCrop,
             new Augmentation { Crop = CropKind.PadCrop, Padding = Math.Max(1, crop / 8) });
     }
-
-    private static Exception Innermost(Exception e) => e.InnerException is null ? e : Innermost(e.InnerException);
 }

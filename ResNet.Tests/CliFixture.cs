@@ -10,14 +10,18 @@ namespace ResNet.Tests;
 /// What the command-line tests share: a small CIFAR-sized model saved with its card, a few real CIFAR-10 images,
 /// and the test images of python/make_images.py (every format flavour, plus unreadable files).
 /// </summary>
-public sealed class CliFixture
+public sealed class CliFixture : IDisposable
 {
+    private readonly ScratchFolders scratch = new();
+
+    public void Dispose() => scratch.Dispose();
+
     public static readonly string[] Classes =
         ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"];
 
     public CliFixture()
     {
-        Root = TestPaths.NewTempDir();
+        Root = scratch.New();
         Weights = Path.Combine(Root, "model", "cifar.pt");
         torch.random.manual_seed(5);
         using (var model = ResNetModel.ResNet18(10, StemKind.Small))

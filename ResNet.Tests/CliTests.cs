@@ -1,13 +1,17 @@
-using System.Globalization;
 using System.Text;
+using System.Globalization;
 using ResNet.Training.Weights;
 
 namespace ResNet.Tests;
 
 /// <summary><c>featurize</c> and <c>predict</c> run in-process on real CIFAR-10 images and on every image flavour.</summary>
-public class CliTests(CliFixture fixture) : IClassFixture<CliFixture>
+public class CliTests(CliFixture fixture) : IClassFixture<CliFixture>, IDisposable
 {
-    private string Output(string name) => Path.Combine(TestPaths.NewTempDir(), name);
+    private readonly ScratchFolders scratch = new();
+
+    public void Dispose() => scratch.Dispose();
+
+    private string Output(string name) => Path.Combine(scratch.New(), name);
 
     private List<string> CifarFiles() =>
     [
@@ -23,12 +27,12 @@ public class CliTests(CliFixture fixture) : IClassFixture<CliFixture>
             "--output", csv, "--batch-size", "4", "--device", "cpu");
         Assert.True(run.ExitCode == 0, run.Error);
         var files = CifarFiles().Append(explicitFile).ToList();
-        var rows = ReadCsv(csv);
+        var rows = TestCsv.Read(csv);
         Assert.Equal(["path", .. Enumerable.Range(0, 512).Select(i => $"f{i}")], rows[0]);
         Assert.Equal(files, rows.Skip(1).Select(r => r[0]));
         var (features, _) = fixture.Expected(files);
         for (int i = 0; i < files.Count; i++)
-            AssertClose(features[i], rows[i + 1].Skip(1).Select(Parse).ToArray());
+            AssertClose(features[i], rows[i + 1].Skip(1).Select(TestCsv.Float).ToArray());
         Assert.Contains("featurize: 7 images", run.Error);
         Assert.Single(Directory.GetFiles(Path.GetDirectoryName(csv)!)); // no temporary file left
     }
@@ -39,31 +43,31 @@ public class CliTests(CliFixture fixture) : IClassFixture<CliFixture>
         string csv = Output("predictions.csv");
         var run = CliRunner.Run("predict", "--weights", fixture.Weights, "--images", fixture.Cifar, "--output", csv, "--batch-size", "5");
         Assert.True(run.ExitCode == 0, run.Error);
-        var rows = ReadCsv(csv);
+        var rows = TestCsv.Read(csv);
         Assert.Equal(["path", "predicted", "probability", .. CliFixture.Classes], rows[0]);
         var files = CifarFiles();
         var (_, logits) = fixture.Expected(files);
         for (int i = 0; i < files.Count; i++)
         {
             var row = rows[i + 1];
-            var probabilities = row.Skip(3).Select(Parse).ToArray();
+            var probabilities = row.Skip(3).Select(TestCsv.Float).ToArray();
             AssertClose(Softmax(logits[i]), probabilities);
             Assert.Equal(1.0, probabilities.Sum(p => (double)p), 5);
             int best = Array.IndexOf(probabilities, probabilities.Max());
             Assert.Equal(CliFixture.Classes[best], row[1]);
-            Assert.Equal(probabilities[best], Parse(row[2]));
+            Assert.Equal(probabilities[best], TestCsv.Float(row[2]));
         }
     }
 
     [Fact]
     public void Predict_with_labels_and_top_k_writes_the_k_likeliest_names()
     {
-        string labels = Path.Combine(TestPaths.NewTempDir(), "labels.txt");
+        string labels = Path.Combine(scratch.New(), "labels.txt");
         File.WriteAllLines(labels, Enumerable.Range(0, 10).Select(i => $"label, {i}").Append(""));
         string csv = Output("top.csv");
         var run = CliRunner.Run("predict", "--weights", fixture.Weights, "--images", fixture.Cifar, "--output", csv, "--labels", labels, "--top", "3");
         Assert.True(run.ExitCode == 0, run.Error);
-        var rows = ReadCsv(csv);
+        var rows = TestCsv.Read(csv);
         Assert.Equal(["path", "predicted", "probability", "top1", "top1_probability", "top2", "top2_probability", "top3", "top3_probability"], rows[0]);
         Assert.Contains("\"label, ", File.ReadAllText(csv)); // names with commas are quoted
         var (_, logits) = fixture.Expected(CifarFiles());
@@ -74,7 +78,7 @@ public class CliTests(CliFixture fixture) : IClassFixture<CliFixture>
             var row = rows[i + 1];
             Assert.Equal($"label, {order[0]}", row[1]);
             Assert.Equal([$"label, {order[0]}", $"label, {order[1]}", $"label, {order[2]}"], new[] { row[3], row[5], row[7] });
-            Assert.True(Parse(row[4]) >= Parse(row[6]) && Parse(row[6]) >= Parse(row[8]));
+            Assert.True(TestCsv.Float(row[4]) >= TestCsv.Float(row[6]) && TestCsv.Float(row[6]) >= TestCsv.Float(row[8]));
         }
     }
 
@@ -85,7 +89,7 @@ public class CliTests(CliFixture fixture) : IClassFixture<CliFixture>
         var run = CliRunner.Run("featurize", "--weights", fixture.Weights, "--images", Path.Combine(fixture.Images, "good"),
             Path.Combine(fixture.Images, "other"), "--output", csv, "--on-error", "fail");
         Assert.True(run.ExitCode == 0, run.Error);
-        var names = ReadCsv(csv).Skip(1).Select(r => Path.GetRelativePath(Path.Combine(fixture.Images, "good"), r[0])).ToList();
+        var names = TestCsv.Read(csv).Skip(1).Select(r => Path.GetRelativePath(Path.Combine(fixture.Images, "good"), r[0])).ToList();
         Assert.Equal(["UPPER.PNG", "gray.jpg", "gray.png", Path.Combine("nested", "deep.png"), "palette.png", "progressive.jpg", "rgb.bmp", "rgb.jpg", "rgba.png", "trailer.jpg"], names);
     }
 
@@ -96,7 +100,7 @@ public class CliTests(CliFixture fixture) : IClassFixture<CliFixture>
         var run = CliRunner.Run("featurize", "--weights", fixture.Weights, "--images", fixture.Cifar, Path.Combine(fixture.Images, "bad"),
             "--output", csv, "--on-error", "skip");
         Assert.True(run.ExitCode == 0, run.Error);
-        Assert.Equal(CifarFiles(), ReadCsv(csv).Skip(1).Select(r => r[0]));
+        Assert.Equal(CifarFiles(), TestCsv.Read(csv).Skip(1).Select(r => r[0]));
         foreach (string bad in new[] { "empty.png", "text.jpg", "truncated.jpg", "truncated.png", "truncated.bmp" })
             Assert.Contains($"skipped {Path.Combine(fixture.Images, "bad", bad)}: ", run.Error);
         Assert.Contains("the file is empty", run.Error);
@@ -139,7 +143,7 @@ public class CliTests(CliFixture fixture) : IClassFixture<CliFixture>
         {
             Preprocessing = card.Preprocessing with { Resize = 40, Crop = 24, Mean = [0.5f, 0.5f, 0.5f], Std = [0.2f, 0.3f, 0.4f] },
         });
-        AssertClose(features[0], ReadCsv(csv)[1].Skip(1).Select(Parse).ToArray());
+        AssertClose(features[0], TestCsv.Read(csv)[1].Skip(1).Select(TestCsv.Float).ToArray());
     }
 
     [Theory]
@@ -148,6 +152,8 @@ public class CliTests(CliFixture fixture) : IClassFixture<CliFixture>
     [InlineData("no .jpg, .jpeg, .png or .bmp files", "featurize", "--weights", "{weights}", "--images", "{other}", "--output", "{out}")]
     [InlineData("--mean takes three numbers", "featurize", "--weights", "{weights}", "--images", "{cifar}", "--output", "{out}", "--mean", "0.5,0.5")]
     [InlineData("Resize (16) must be at least Crop (32)", "featurize", "--weights", "{weights}", "--images", "{cifar}", "--output", "{out}", "--resize", "16")]
+    [InlineData("--resize 30000: must be between 1 and 4096 pixels", "featurize", "--weights", "{weights}", "--images", "{cifar}", "--output", "{out}", "--resize", "30000", "--crop", "30000")]
+    [InlineData("--max-image-pixels must be at least 1", "featurize", "--weights", "{weights}", "--images", "{cifar}", "--output", "{out}", "--max-image-pixels", "0")]
     [InlineData("--batch-size must be at least 1", "featurize", "--weights", "{weights}", "--images", "{cifar}", "--output", "{out}", "--batch-size", "0")]
     [InlineData("--top must be between 1 and the number of classes (10)", "predict", "--weights", "{weights}", "--images", "{cifar}", "--output", "{out}", "--top", "11")]
     [InlineData("names 2 classes, but the model has 10", "predict", "--weights", "{weights}", "--images", "{cifar}", "--output", "{out}", "--labels", "{labels}")]
@@ -155,7 +161,7 @@ public class CliTests(CliFixture fixture) : IClassFixture<CliFixture>
     [InlineData("Unknown device 'tpu'", "predict", "--weights", "{weights}", "--images", "{cifar}", "--output", "{out}", "--device", "tpu")]
     public void Bad_arguments_give_one_clear_line(string expected, params string[] args)
     {
-        string labels = Path.Combine(TestPaths.NewTempDir(), "two.txt");
+        string labels = Path.Combine(scratch.New(), "two.txt");
         File.WriteAllLines(labels, ["a", "b"]);
         string output = Output("x.csv");
         var run = CliRunner.Run(args.Select(a => a.Replace("{cifar}", fixture.Cifar).Replace("{weights}", fixture.Weights)
@@ -169,7 +175,7 @@ public class CliTests(CliFixture fixture) : IClassFixture<CliFixture>
     [Fact]
     public void Imagenet_weights_offline_say_where_to_put_the_file()
     {
-        string cache = TestPaths.NewTempDir();
+        string cache = scratch.New();
         var run = CliRunner.RunWithEnvironment(ImageNetWeightsOptions.BaseUrlVariable, $"http://127.0.0.1:{LocalHttpServer.FreePort()}/",
             "predict", "--weights", "imagenet", "--cache-dir", cache, "--images", fixture.Cifar, "--output", Output("p.csv"));
         Assert.Equal(1, run.ExitCode);
@@ -179,7 +185,7 @@ public class CliTests(CliFixture fixture) : IClassFixture<CliFixture>
     [Fact]
     public void Imagenet_weights_that_fail_the_hash_check_are_not_kept()
     {
-        string cache = TestPaths.NewTempDir();
+        string cache = scratch.New();
         using var server = new LocalHttpServer(new() { [$"/models/{ImageNetWeightsOptions.DefaultFileName}"] = Encoding.ASCII.GetBytes("not the weights") });
         var run = CliRunner.RunWithEnvironment(ImageNetWeightsOptions.BaseUrlVariable, $"http://127.0.0.1:{server.Port}/models/",
             "featurize", "--weights", "imagenet", "--cache-dir", cache, "--images", fixture.Cifar, "--output", Output("f.csv"));
@@ -187,6 +193,19 @@ public class CliTests(CliFixture fixture) : IClassFixture<CliFixture>
         Assert.Contains("is corrupt", run.Error);
         Assert.Contains("downloading", run.Error);
         Assert.Empty(Directory.GetFiles(cache));
+    }
+
+    [Theory]
+    [InlineData("featurize")]
+    [InlineData("predict")]
+    [InlineData("train")]
+    [InlineData("evaluate")]
+    public void Every_verb_that_runs_a_model_takes_the_shared_device_options(string verb)
+    {
+        var run = CliRunner.Run(verb, "--help");
+        Assert.Equal(0, run.ExitCode);
+        Assert.Contains("--device <auto|cpu|cuda>", run.Out);
+        Assert.Contains("--gpu-id", run.Out);
     }
 
     [Theory]
@@ -203,10 +222,10 @@ public class CliTests(CliFixture fixture) : IClassFixture<CliFixture>
     [Fact]
     public void Csv_fields_are_quoted_only_when_needed_and_floats_round_trip()
     {
-        Assert.Equal("plain/path.png", ResNet.Cli.CsvFile.Quote("plain/path.png"));
-        Assert.Equal("\"a,b\"", ResNet.Cli.CsvFile.Quote("a,b"));
-        Assert.Equal("\"say \"\"hi\"\"\"", ResNet.Cli.CsvFile.Quote("say \"hi\""));
-        Assert.Equal("\" lead\"", ResNet.Cli.CsvFile.Quote(" lead"));
+        Assert.Equal("plain/path.png", ResNet.Training.Training.Csv.Quote("plain/path.png"));
+        Assert.Equal("\"a,b\"", ResNet.Training.Training.Csv.Quote("a,b"));
+        Assert.Equal("\"say \"\"hi\"\"\"", ResNet.Training.Training.Csv.Quote("say \"hi\""));
+        Assert.Equal("\" lead\"", ResNet.Training.Training.Csv.Quote(" lead"));
         string path = Output("r.csv");
         float[] values = [1f / 3, -2.5e-8f, float.MaxValue, 0.1f];
         var previous = CultureInfo.CurrentCulture;
@@ -221,10 +240,8 @@ public class CliTests(CliFixture fixture) : IClassFixture<CliFixture>
         {
             CultureInfo.CurrentCulture = previous;
         }
-        Assert.Equal(values, ReadCsv(path)[0].Skip(1).Select(Parse));
+        Assert.Equal(values, TestCsv.Read(path)[0].Skip(1).Select(TestCsv.Float));
     }
-
-    private static float Parse(string s) => float.Parse(s, NumberStyles.Float, CultureInfo.InvariantCulture);
 
     private static float[] Softmax(float[] logits)
     {
@@ -238,30 +255,5 @@ public class CliTests(CliFixture fixture) : IClassFixture<CliFixture>
         Assert.Equal(expected.Length, actual.Length);
         for (int i = 0; i < expected.Length; i++)
             Assert.True(Math.Abs(expected[i] - actual[i]) <= 1e-5 * (1 + Math.Abs(expected[i])), $"value {i}: expected {expected[i]}, got {actual[i]}");
-    }
-
-    /// <summary>RFC 4180 reader: quoted fields may hold commas, quotes and line breaks.</summary>
-    internal static List<string[]> ReadCsv(string path)
-    {
-        var rows = new List<string[]>();
-        var row = new List<string>();
-        var field = new StringBuilder();
-        string text = File.ReadAllText(path);
-        bool quoted = false;
-        for (int i = 0; i < text.Length; i++)
-        {
-            char c = text[i];
-            if (quoted)
-            {
-                if (c == '"' && i + 1 < text.Length && text[i + 1] == '"') { field.Append('"'); i++; }
-                else if (c == '"') quoted = false;
-                else field.Append(c);
-            }
-            else if (c == '"') quoted = true;
-            else if (c == ',') { row.Add(field.ToString()); field.Clear(); }
-            else if (c == '\n') { row.Add(field.ToString()); field.Clear(); rows.Add(row.ToArray()); row.Clear(); }
-            else field.Append(c);
-        }
-        return rows;
     }
 }

@@ -6,8 +6,12 @@ using SkiaSharp;
 namespace ResNet.Tests;
 
 /// <summary>IDX files, image folders with bad data, augmentation and the background loader.</summary>
-public class DataTests
+public class DataTests : IDisposable
 {
+    private readonly ScratchFolders scratch = new();
+
+    public void Dispose() => scratch.Dispose();
+
     private static byte[] Idx(byte[] data, params int[] dims)
     {
         var header = new List<byte> { 0, 0, 0x08, (byte)dims.Length };
@@ -18,7 +22,7 @@ public class DataTests
     [Fact]
     public void Idx_files_read_the_same_gzipped_or_raw_and_truncation_is_named()
     {
-        string dir = TestPaths.NewTempDir();
+        string dir = scratch.New();
         var pixels = Enumerable.Range(0, 2 * 3 * 4).Select(i => (byte)i).ToArray();
         var bytes = Idx(pixels, 2, 3, 4);
         File.WriteAllBytes(Path.Combine(dir, "raw-idx3-ubyte"), bytes);
@@ -58,7 +62,7 @@ public class DataTests
     [Fact]
     public void Image_folder_skips_bad_files_with_reasons_and_converts_gray_rgba_and_cmyk()
     {
-        string root = TestPaths.NewTempDir();
+        string root = scratch.New();
         TestImages.Write(Path.Combine(root, "cat", "a.PNG"), 20, 16, (x, y) => new SKColor(200, 10, 10));
         TestImages.Write(Path.Combine(root, "cat", "b.JpEg"), 20, 16, (x, y) => new SKColor(10, 200, 10), SKEncodedImageFormat.Jpeg);
         TestImages.Write(Path.Combine(root, "cat", "gray.png"), 16, 16, (x, y) => new SKColor(90, 90, 90), colorType: SKColorType.Gray8);
@@ -97,7 +101,7 @@ public class DataTests
     [Fact]
     public void Empty_class_single_class_and_missing_class_folders_get_clear_messages()
     {
-        string root = TestPaths.NewTempDir();
+        string root = scratch.New();
         TestImages.Noise(Path.Combine(root, "a", "1.png"), 8, 1);
         Directory.CreateDirectory(Path.Combine(root, "b"));
         File.WriteAllBytes(Path.Combine(root, "b", "broken.jpg"), []);
@@ -108,7 +112,7 @@ public class DataTests
         e = Assert.Throws<InvalidDataException>(() => ImageFolder.Scan(root));
         Assert.Contains("at least two classes", e.Message);
 
-        string loose = TestPaths.NewTempDir();
+        string loose = scratch.New();
         TestImages.Noise(Path.Combine(loose, "x.png"), 8, 2);
         e = Assert.Throws<InvalidDataException>(() => ImageFolder.Scan(loose));
         Assert.Contains("no class folders", e.Message);
@@ -149,8 +153,8 @@ public class DataTests
         var aug = new Augmentation { Crop = CropKind.RandomResizedCrop };
         var x = new float[3 * 64 * 64];
         var y = new float[3 * 64 * 64];
-        aug.ApplyToImage(image, 64, SampleRandom.ForSample(1, 2, 3), x);
-        aug.ApplyToImage(image, 64, SampleRandom.ForSample(1, 2, 3), y);
+        aug.RandomResizedCrop(image, 64, SampleRandom.ForSample(1, 2, 3), x);
+        aug.RandomResizedCrop(image, 64, SampleRandom.ForSample(1, 2, 3), y);
         Assert.Equal(x, y);
         Assert.All(x, v => Assert.InRange(v, -0.01f, 255.01f));
         for (int s = 0; s < 200; s++)

@@ -9,9 +9,12 @@ namespace ResNet.Tests;
 /// <summary><c>resnet export</c> on the command line.</summary>
 public sealed class ExportCommandTests : IDisposable
 {
-    private readonly string dir = TestPaths.NewTempDir();
+    private readonly ScratchFolders scratch = new();
+    private readonly string dir;
 
-    public void Dispose() => Directory.Delete(dir, recursive: true);
+    public ExportCommandTests() => dir = scratch.New();
+
+    public void Dispose() => scratch.Dispose();
 
     [Fact]
     public void Export_writes_a_checked_model_that_matches_TorchSharp()
@@ -61,7 +64,7 @@ public sealed class ExportCommandTests : IDisposable
                      (new[] { "--weights", weights, "--output", Path.Combine(dir, "a.onnx"), "--opset", "12" }, "error: Opset 12 is not supported: choose 17..23."),
                      (new[] { "--weights", Path.Combine(dir, "absent.pt"), "--output", Path.Combine(dir, "a.onnx") }, "error: Weights file not found"),
                      (new[] { "--weights", weights, "--output", Path.Combine(dir, "a.onnx") }, $"error: {weights}"),
-                     (new[] { "--weights", weights, "--output", weights }, "would overwrite the weights file"),
+                     (new[] { "--weights", weights, "--output", weights }, "is also an input"),
                  })
         {
             var (code, _, error) = CliRunner.Run(["export", .. args]);

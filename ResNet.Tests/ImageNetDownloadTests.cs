@@ -5,12 +5,16 @@ using ResNet.Training.Weights;
 namespace ResNet.Tests;
 
 /// <summary><see cref="ImageNetWeights"/> against a local HTTP server serving a small state dict named like torchvision's files.</summary>
-public class ImageNetDownloadTests
+public class ImageNetDownloadTests : IDisposable
 {
+    private readonly ScratchFolders scratch = new();
+
+    public void Dispose() => scratch.Dispose();
+
     /// <summary>A tiny ResNet state dict and the torchvision-style name that carries its hash prefix.</summary>
-    private static (byte[] Bytes, string Name) Fixture()
+    private (byte[] Bytes, string Name) Fixture()
     {
-        string path = Path.Combine(TestPaths.NewTempDir(), "tiny.pt");
+        string path = Path.Combine(scratch.New(), "tiny.pt");
         using (var model = new ResNetModel(ResNetConfig.ResNet18(5, StemKind.Small) with { BlocksPerStage = [1, 1, 1, 1], Widths = [4, 8, 8, 8] }))
             WeightsFile.Save(model, new ModelCard(), path);
         return (File.ReadAllBytes(path), $"tiny-{WeightsFile.Sha256(path)[..8]}.pth");
@@ -28,7 +32,7 @@ public class ImageNetDownloadTests
     public void Downloads_verifies_and_then_reuses_the_cache_without_the_server()
     {
         var (bytes, name) = Fixture();
-        string cache = TestPaths.NewTempDir();
+        string cache = scratch.New();
         var log = new StringWriter();
         string path;
         using (var server = new LocalHttpServer(new() { [$"/models/{name}"] = bytes }))
@@ -58,7 +62,7 @@ public class ImageNetDownloadTests
         var (bytes, name) = Fixture();
         var corrupt = (byte[])bytes.Clone();
         corrupt[corrupt.Length / 2] ^= 0x55;
-        string cache = TestPaths.NewTempDir();
+        string cache = scratch.New();
         using var server = new LocalHttpServer(new() { [$"/models/{name}"] = corrupt });
         var e = Assert.Throws<InvalidDataException>(() => ImageNetWeights.GetOrDownload(Options(server.Port, cache, name, new StringWriter())));
         Assert.Contains("corrupt", e.Message);
@@ -71,20 +75,54 @@ public class ImageNetDownloadTests
     public void A_damaged_cached_copy_is_downloaded_again()
     {
         var (bytes, name) = Fixture();
-        string cache = TestPaths.NewTempDir();
+        string cache = scratch.New();
         File.WriteAllBytes(Path.Combine(cache, name), [1, 2, 3]);
         using var server = new LocalHttpServer(new() { [$"/models/{name}"] = bytes });
         var log = new StringWriter();
         string path = ImageNetWeights.GetOrDownload(Options(server.Port, cache, name, log));
         Assert.Equal(bytes, File.ReadAllBytes(path));
         Assert.Contains("damaged", log.ToString());
+        Assert.Single(Directory.GetFiles(cache)); // the damaged copy is gone once a good one is in place
+    }
+
+    [Fact]
+    public void A_damaged_cached_copy_is_kept_aside_when_it_cannot_be_downloaded_again()
+    {
+        var (_, name) = Fixture();
+        string cache = scratch.New();
+        File.WriteAllBytes(Path.Combine(cache, name), [1, 2, 3]);
+        var e = Assert.Throws<WeightsDownloadException>(() =>
+            ImageNetWeights.GetOrDownload(Options(LocalHttpServer.FreePort(), cache, name, new StringWriter())));
+        string aside = Path.Combine(cache, name + ".damaged");
+        Assert.Contains($"The damaged cached copy was kept at {aside}", e.Message);
+        Assert.Equal([1, 2, 3], File.ReadAllBytes(aside));
+    }
+
+    [Fact]
+    public void A_server_that_accepts_and_never_answers_is_reported_as_stalled()
+    {
+        var (_, name) = Fixture();
+        // The kernel completes the connection (listen backlog); nothing ever reads the request or answers it.
+        var silent = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
+        silent.Start();
+        try
+        {
+            int port = ((System.Net.IPEndPoint)silent.LocalEndpoint).Port;
+            var options = Options(port, scratch.New(), name, new StringWriter()) with { ReadTimeout = TimeSpan.FromSeconds(1) };
+            var e = Assert.Throws<WeightsDownloadException>(() => ImageNetWeights.GetOrDownload(options));
+            Assert.Contains("stalled: the server accepted the connection but sent no answer for 1 s", e.Message);
+        }
+        finally
+        {
+            silent.Stop();
+        }
     }
 
     [Fact]
     public void Offline_fails_at_once_saying_where_to_put_the_file()
     {
         var (_, name) = Fixture();
-        string cache = TestPaths.NewTempDir();
+        string cache = scratch.New();
         var e = Assert.Throws<WeightsDownloadException>(() =>
             ImageNetWeights.GetOrDownload(Options(LocalHttpServer.FreePort(), cache, name, new StringWriter())));
         Assert.Contains($"put it at {Path.Combine(cache, name)}", e.Message);
@@ -97,7 +135,7 @@ public class ImageNetDownloadTests
         var (_, name) = Fixture();
         using var server = new LocalHttpServer([]);
         var e = Assert.Throws<WeightsDownloadException>(() =>
-            ImageNetWeights.GetOrDownload(Options(server.Port, TestPaths.NewTempDir(), name, new StringWriter())));
+            ImageNetWeights.GetOrDownload(Options(server.Port, scratch.New(), name, new StringWriter())));
         Assert.Contains("404", e.Message);
     }
 

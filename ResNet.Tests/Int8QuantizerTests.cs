@@ -14,8 +14,12 @@ namespace ResNet.Tests;
 /// really runs integer kernels, and bad calibration input is refused. Models: <see cref="OnnxExportFixture"/>'s
 /// seeded networks with BatchNorm statistics from real images; calibration on other images than those compared.
 /// </summary>
-public class Int8QuantizerTests(OnnxExportFixture f) : IClassFixture<OnnxExportFixture>
+public sealed class Int8QuantizerTests(OnnxExportFixture f) : IClassFixture<OnnxExportFixture>, IDisposable
 {
+    private readonly ScratchFolders scratch = new();
+
+    public void Dispose() => scratch.Dispose();
+
     [Theory]
     [InlineData(Int8WeightRange.Reduced)]
     [InlineData(Int8WeightRange.Full)]
@@ -44,19 +48,31 @@ public class Int8QuantizerTests(OnnxExportFixture f) : IClassFixture<OnnxExportF
         var weights = ResNet18Weights.FromModel(f.ImageNetModel, f.ImageNetCard);
         var fit = MLNetFixture.Data(ml, OnnxTestModels.Images(Path.Combine(TestPaths.Imagenette, "train"), 16, 31));
         var score = MLNetFixture.Data(ml, OnnxTestModels.Images(Path.Combine(TestPaths.Imagenette, "val"), 16, 29));
-        float[][] Features(Precision precision) =>
+        ITransformer Fit(Precision precision) =>
             ml.Transforms.LoadImages("Image", null, "ImagePath")
                 .Append(ml.Transforms.ResNet18Featurizer(new ResNet18FeaturizerEstimator.Options
                 {
                     OutputColumnName = "Features", InputColumnName = "Image", Weights = weights, BatchSize = 8, Precision = precision,
                 }))
-                .Fit(fit).Transform(score).GetColumn<float[]>("Features").ToArray();
-        var float32 = Features(Precision.Float32);
-        var int8 = Features(Precision.Int8);
+                .Fit(fit);
+        float[][] Features(ITransformer model) => model.Transform(score).GetColumn<float[]>("Features").ToArray();
+        var float32 = Features(Fit(Precision.Float32));
+        var int8Model = Fit(Precision.Int8);
+        var int8 = Features(int8Model);
         Assert.Equal(16, int8.Length);
         double cosine = float32.Zip(int8).Average(p => Cosine(p.First, p.Second));
         Assert.True(cosine >= 0.99, $"mean cosine similarity {cosine:F4} < 0.99");
         Assert.NotEqual(float32[0], int8[0]); // really the int8 network, not the float one
+        // The saved stock OnnxTransformer chain holds the int8 model: reloaded, it gives the int8 features, not float32's.
+        using var saved = new MemoryStream();
+        ml.Model.Save(int8Model, fit.Schema, saved);
+        saved.Position = 0;
+        var reloaded = Features(ml.Model.Load(saved, out _));
+        for (int i = 0; i < int8.Length; i++)
+        {
+            float scale = int8[i].Max(Math.Abs);
+            Assert.All(int8[i].Zip(reloaded[i]), p => Assert.InRange(Math.Abs(p.First - p.Second), 0, 1e-4f * scale + 1e-6f));
+        }
     }
 
     [Fact]
@@ -79,13 +95,12 @@ public class Int8QuantizerTests(OnnxExportFixture f) : IClassFixture<OnnxExportF
         Assert.InRange(all.Max(), 0, 64);
         Assert.True(all.Min() == -64 || all.Max() == 64);
         // ONNX Runtime fuses the QDQ groups into integer kernels: its optimised graph holds QLinearConv, no float Conv.
-        string optimised = Path.Combine(TestPaths.NewTempDir(), "optimised.onnx");
+        string optimised = Path.Combine(scratch.New(), "optimised.onnx");
         using (var options = new SessionOptions { OptimizedModelFilePath = optimised })
         using (new InferenceSession(int8.ToByteArray(), options)) { }
         var ops = ModelProto.Parser.ParseFrom(File.ReadAllBytes(optimised)).Graph.Node.Select(n => n.OpType).ToList();
         Assert.Equal(convs, ops.Count(o => o == "QLinearConv"));
         Assert.DoesNotContain("Conv", ops);
-        Directory.Delete(Path.GetDirectoryName(optimised)!, recursive: true);
     }
 
     [Fact]

@@ -27,7 +27,8 @@ public sealed class MLNetFixture : IDisposable
         public float Index { get; set; }
     }
 
-    public string Dir { get; } = TestPaths.NewTempDir();
+    private readonly ScratchFolders scratch = new();
+    public string Dir { get; }
     public string[] ClassNames { get; }
     public Preprocessing Preprocessing { get; } = new() { Resize = 36, Crop = 32, Mean = OnnxTestModels.CifarMean, Std = OnnxTestModels.CifarStd };
     /// <summary>The weights file (.pt with its .json card).</summary>
@@ -40,6 +41,8 @@ public sealed class MLNetFixture : IDisposable
 
     public MLNetFixture()
     {
+        Dir = scratch.New();
+        loader = new(BuildLoader);
         ClassNames = Directory.GetDirectories(Path.Combine(TestPaths.Cifar10, "train")).Select(Path.GetFileName).Order(StringComparer.Ordinal).ToArray()!;
         TrainFiles = PerClass("train", 20);
         TestFiles = PerClass("test", 10);
@@ -51,14 +54,14 @@ public sealed class MLNetFixture : IDisposable
         Weights = ResNet18Weights.FromFile(WeightsPath);
     }
 
-    private readonly Lazy<string> loader = new(BuildLoader);
+    private readonly Lazy<string> loader;
 
     /// <summary>samples/OnnxOnlyLoader, built once (Release) into a temporary folder: its .dll.</summary>
     public string LoaderDll => loader.Value;
 
-    private static string BuildLoader()
+    private string BuildLoader()
     {
-        string output = Path.Combine(TestPaths.NewTempDir(), "loader");
+        string output = Path.Combine(scratch.New(), "loader");
         Processes.Run("dotnet", $"build \"{Path.Combine(TestPaths.RepoRoot, "samples", "OnnxOnlyLoader")}\" -c Release -o \"{output}\" -nologo", TestPaths.RepoRoot);
         return Path.Combine(output, "OnnxOnlyLoader.dll");
     }
@@ -73,6 +76,6 @@ public sealed class MLNetFixture : IDisposable
 
     public void Dispose()
     {
-        try { Directory.Delete(Dir, recursive: true); } catch (IOException) { }
+        scratch.Dispose();
     }
 }

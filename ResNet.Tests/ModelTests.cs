@@ -22,6 +22,89 @@ public class ModelTests
         Assert.DoesNotContain("layer1.0.downsample.0.weight", keys);
     }
 
+    [Fact]
+    public void ResNet34_and_ResNet50_have_torchvisions_parameter_counts()
+    {
+        using var r34 = new ResNetModel(ResNetConfig.ResNet34());
+        using var r50 = new ResNetModel(ResNetConfig.ResNet50());
+        Assert.Equal(21_797_672, r34.parameters().Sum(p => p.numel()));
+        Assert.Equal(25_557_032, r50.parameters().Sum(p => p.numel()));
+        Assert.Equal(2048, r50.Config.FeatureDim);
+        Assert.Contains("layer4.2.conv3.weight", r50.state_dict().Keys);
+        Assert.Contains("layer1.0.downsample.0.weight", r50.state_dict().Keys); // 64 → 256 channels at stride 1
+        Assert.Equal((34, 50), (r34.Config.Depth, r50.Config.Depth));
+    }
+
+    [Theory]
+    [InlineData(20, ShortcutKind.ZeroPad, 269_722)] // the paper's 0.27M
+    [InlineData(32, ShortcutKind.ZeroPad, 464_154)] // 0.46M
+    [InlineData(56, ShortcutKind.ZeroPad, 853_018)] // 0.85M
+    [InlineData(20, ShortcutKind.Projection, 272_474)] // + two 1×1 projections with their BatchNorms
+    [InlineData(20, ShortcutKind.None, 269_722)] // plain: the same layers without shortcuts
+    public void Cifar_resnets_have_the_papers_sizes(int depth, ShortcutKind shortcut, long parameters)
+    {
+        using var model = new ResNetModel(ResNetConfig.Cifar(depth, 10, shortcut));
+        Assert.Equal(parameters, model.parameters().Sum(p => p.numel()));
+        Assert.Equal(depth, model.Config.Depth);
+        Assert.Equal(3 * (depth - 2) / 6, model.Blocks.Count());
+        Assert.Equal(64, model.Config.FeatureDim);
+        model.eval();
+        using var scope = NewDisposeScope();
+        var outputs = model.StageOutputs(randn(2, 3, 32, 32));
+        Assert.Equal(new long[] { 2, 64, 8, 8 }, outputs[^1].shape);
+    }
+
+    [Fact]
+    public void Option_A_shortcut_subsamples_and_appends_zero_channels()
+    {
+        using var block = new ResidualBlock(16, 32, stride: 2, PaddingMode.Symmetric, BlockKind.Basic, ShortcutKind.ZeroPad);
+        block.eval();
+        using (no_grad()) nn.init.zeros_(block.LastNorm.weight); // the branch is now 0
+        using var scope = NewDisposeScope();
+        using var noGrad = no_grad();
+        var x = randn(2, 16, 8, 8);
+        var y = block.forward(x);
+        Assert.Equal(new long[] { 2, 32, 4, 4 }, y.shape);
+        var subsampled = x[.., .., TensorIndex.Slice(null, null, 2), TensorIndex.Slice(null, null, 2)];
+        Assert.True(y[.., ..16].allclose(nn.functional.relu(subsampled), atol: 0));
+        Assert.Equal(0f, y[.., 16..].abs().max().item<float>());
+        Assert.False(block.HasProjection);
+    }
+
+    [Fact]
+    public void Plain_block_has_no_shortcut()
+    {
+        using var block = new ResidualBlock(16, 16, stride: 1, PaddingMode.Symmetric, BlockKind.Basic, ShortcutKind.None);
+        block.eval();
+        using (no_grad()) nn.init.zeros_(block.LastNorm.weight);
+        using var scope = NewDisposeScope();
+        using var noGrad = no_grad();
+        Assert.Equal(0f, block.forward(randn(2, 16, 8, 8)).abs().max().item<float>()); // relu(0 + nothing)
+    }
+
+    [Theory]
+    [InlineData(new[] { 1 }, new[] { 16 })]
+    [InlineData(new[] { 1, 1, 1, 1, 1 }, new[] { 16, 16, 32, 32, 64 })]
+    public void Every_stage_count_that_validates_builds_and_runs(int[] blocks, int[] widths)
+    {
+        var config = new ResNetConfig { NumClasses = 3, Stem = StemKind.Small, BlocksPerStage = blocks, Widths = widths, Block = BlockKind.Bottleneck };
+        config.Validate();
+        using var model = new ResNetModel(config);
+        model.eval();
+        using var scope = NewDisposeScope();
+        Assert.Equal(new long[] { 2, 3 }, model.forward(randn(2, 3, 32, 32)).shape);
+        Assert.Equal(blocks.Length, model.StageOutputs(randn(1, 3, 32, 32)).Length);
+    }
+
+    [Fact]
+    public void Zero_padding_shortcuts_refuse_narrowing_stages()
+    {
+        var config = ResNetConfig.ResNet20() with { Widths = [32, 16, 64] };
+        Assert.Contains("option A", Assert.Throws<ArgumentException>(config.Validate).Message);
+        Assert.Throws<ArgumentException>(() => new ResNetModel(config));
+        Assert.Throws<ArgumentException>(() => ResNetConfig.Cifar(21));
+    }
+
     [Theory]
     [InlineData(StemKind.ImageNet, 224, new long[] { 56, 28, 14, 7 })]
     [InlineData(StemKind.Small, 32, new long[] { 32, 16, 8, 4 })]

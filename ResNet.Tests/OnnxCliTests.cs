@@ -1,4 +1,3 @@
-using System.Globalization;
 using ResNet.Training.Imaging;
 using ResNet.Training.Model;
 using ResNet.Training.Onnx;
@@ -9,7 +8,8 @@ namespace ResNet.Tests;
 /// <summary>A seeded ResNet18 (small stem, non-trivial BatchNorm statistics) as weights and as two ONNX exports, and 7 CIFAR-10 images.</summary>
 public sealed class OnnxCliFixture : IDisposable
 {
-    public string Dir { get; } = TestPaths.NewTempDir();
+    private readonly ScratchFolders scratch = new();
+    public string Dir { get; }
     public string Weights { get; }
     public string Plain { get; }
     public string Baked { get; }
@@ -17,6 +17,7 @@ public sealed class OnnxCliFixture : IDisposable
 
     public OnnxCliFixture()
     {
+        Dir = scratch.New();
         var prep = new Preprocessing { Resize = 36, Crop = 32, Mean = OnnxTestModels.CifarMean, Std = OnnxTestModels.CifarStd };
         Images = Path.Combine(Dir, "images");
         foreach (var file in OnnxTestModels.Images(Path.Combine(TestPaths.Cifar10, "test"), 7, 143))
@@ -35,7 +36,7 @@ public sealed class OnnxCliFixture : IDisposable
         OnnxExporter.Export(Weights, Baked, new OnnxExportOptions { WithPreprocessing = true });
     }
 
-    public void Dispose() => Directory.Delete(Dir, recursive: true);
+    public void Dispose() => scratch.Dispose();
 }
 
 /// <summary><c>featurize</c>/<c>predict</c> with <c>--onnx</c> give what they give with <c>--weights</c>.</summary>
@@ -49,7 +50,7 @@ public sealed class OnnxCliTests(OnnxCliFixture f) : IClassFixture<OnnxCliFixtur
         var run = CliRunner.Run([verb, engineOption, model, "--images", f.Images, "--output", csv, "--batch-size", "4", "--device", "cpu", .. extra]);
         Assert.True(run.ExitCode == 0, run.Error);
         Assert.Contains(engineOption == "--onnx" ? "ONNX Runtime" : "TorchSharp", run.Error);
-        return CliTests.ReadCsv(csv);
+        return TestCsv.Read(csv);
     }
 
     private static void AssertSameTable(List<string[]> expected, List<string[]> actual, int firstNumber)
@@ -61,12 +62,10 @@ public sealed class OnnxCliTests(OnnxCliFixture f) : IClassFixture<OnnxCliFixtur
         {
             Assert.Equal(expected[r][..firstNumber], actual[r][..firstNumber]); // path, predicted class
             for (int c = firstNumber; c < expected[r].Length; c++)
-                max = Math.Max(max, Math.Abs(Parse(expected[r][c]) - Parse(actual[r][c])));
+                max = Math.Max(max, Math.Abs(TestCsv.Float(expected[r][c]) - TestCsv.Float(actual[r][c])));
         }
         Assert.True(max <= Tolerance, $"max |Δ| {max:g3}");
     }
-
-    private static float Parse(string s) => float.Parse(s, CultureInfo.InvariantCulture);
 
     [Fact]
     public void Featurize_with_onnx_equals_featurize_with_weights()

@@ -12,13 +12,15 @@ namespace ResNet.Tests;
 /// <summary>The ONNX Runtime engine: bad files, foreign or tampered models, the input contract and the device choice.</summary>
 public sealed class OnnxEngineTests : IDisposable
 {
-    private readonly string dir = TestPaths.NewTempDir();
+    private readonly ScratchFolders scratch = new();
+    private readonly string dir;
     private readonly ResNetModel model = new(new ResNetConfig { NumClasses = 3, Stem = StemKind.Small, BlocksPerStage = [1, 1, 1, 1], Widths = [8, 8, 16, 16] });
     private readonly ModelCard card;
     private readonly string path;
 
     public OnnxEngineTests()
     {
+        dir = scratch.New();
         model.eval();
         card = new ModelCard { Architecture = model.Config, ClassNames = ["a", "b", "c"], Preprocessing = new Preprocessing { Resize = 20, Crop = 16 } };
         path = Path.Combine(dir, "tiny.onnx");
@@ -28,7 +30,7 @@ public sealed class OnnxEngineTests : IDisposable
     public void Dispose()
     {
         model.Dispose();
-        Directory.Delete(dir, recursive: true);
+        scratch.Dispose();
     }
 
     private string Write(string name, byte[] bytes)
@@ -102,7 +104,7 @@ public sealed class OnnxEngineTests : IDisposable
     }
 
     [Fact]
-    public void Run_and_RunResized_each_refuse_the_other_kind_of_model_and_wrong_lengths()
+    public void Run_refuses_a_model_with_preprocessing_RunResized_takes_both_kinds_and_wrong_lengths_fail()
     {
         string baked = Path.Combine(dir, "baked.onnx");
         OnnxExporter.Export(model, card, baked, new OnnxExportOptions { WithPreprocessing = true });
@@ -113,10 +115,11 @@ public sealed class OnnxEngineTests : IDisposable
 
         using var plainEngine = OnnxEngine.Open(path, DeviceChoice.Cpu);
         using var bakedEngine = OnnxEngine.Open(baked, DeviceChoice.Cpu);
-        Assert.Contains("--with-preprocessing", Assert.Throws<InvalidOperationException>(() => plainEngine.RunResized(pixels, 2)).Message);
         Assert.Contains("RunResized", Assert.Throws<InvalidOperationException>(() => bakedEngine.Run(normalised, 2)).Message);
         Assert.Contains("2×3×16×16", Assert.Throws<ArgumentException>(() => plainEngine.Run(normalised.AsSpan(1), 2)).Message);
         Assert.Equal(plainEngine.Run(normalised, 2).Logits, bakedEngine.RunResized(pixels, 2).Logits);
+        Assert.Equal(plainEngine.Run(normalised, 2).Logits, plainEngine.RunResized(pixels, 2).Logits);
+        Assert.Contains("2×3×20×20", Assert.Throws<ArgumentException>(() => plainEngine.RunResized(pixels.AsSpan(1), 2)).Message);
         Assert.Equal(["a", "b", "c"], bakedEngine.Card.ClassNames);
     }
 
@@ -141,18 +144,19 @@ public sealed class OnnxEngineTests : IDisposable
         Assert.Equal("q", sameNames.Card.Labels[1]);
     }
 
-    [Fact]
+    [CpuOnlyOnnxRuntimeFact]
     public void Cuda_without_a_usable_gpu_fails_clearly_unless_the_cpu_fallback_is_allowed()
     {
-        // Only meaningful where ONNX Runtime has no CUDA provider: the repository's default (CPU) build.
-        if (OrtEnv.Instance().GetAvailableProviders().Contains("CUDAExecutionProvider")) return;
         var e = Assert.Throws<InvalidOperationException>(() => OnnxEngine.Open(path, DeviceChoice.Cuda));
         Assert.Contains("CUDA was requested", e.Message);
         Assert.Contains("Microsoft.ML.OnnxRuntime.Gpu", e.Message);
         using var fallback = OnnxEngine.Open(path, DeviceChoice.Cuda, gpuId: 0, fallbackToCpu: true);
         Assert.EndsWith("on cpu (CUDA unavailable, fell back)", fallback.Description);
+        Assert.Equal("cpu", fallback.Device);
+        Assert.Contains("Microsoft.ML.OnnxRuntime.Gpu", fallback.FallbackReason);
         using var auto = OnnxEngine.Open(path, DeviceChoice.Auto);
         Assert.EndsWith("on cpu", auto.Description);
+        Assert.Null(auto.FallbackReason);
         Assert.Throws<ArgumentException>(() => OnnxEngine.Open(path, DeviceChoice.Cuda, gpuId: -1));
     }
 }

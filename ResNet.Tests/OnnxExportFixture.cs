@@ -11,7 +11,8 @@ namespace ResNet.Tests;
 /// </summary>
 public sealed class OnnxExportFixture : IDisposable
 {
-    public string Dir { get; } = TestPaths.NewTempDir();
+    private readonly ScratchFolders scratch = new();
+    public string Dir { get; }
 
     public ResNetModel ImageNetModel { get; }
     public ModelCard ImageNetCard { get; }
@@ -33,6 +34,7 @@ public sealed class OnnxExportFixture : IDisposable
 
     public OnnxExportFixture()
     {
+        Dir = scratch.New();
         var imagenet = Preprocessing.ImageNet;
         ImagenetteResized = OnnxTestModels.Resized(OnnxTestModels.Images(Path.Combine(TestPaths.Imagenette, "val"), 32, 15), imagenet);
         ImagenetteInput = OnnxTestModels.Normalised(ImagenetteResized, imagenet);
@@ -57,6 +59,6 @@ public sealed class OnnxExportFixture : IDisposable
     {
         ImageNetModel.Dispose();
         SmallModel.Dispose();
-        Directory.Delete(Dir, recursive: true);
+        scratch.Dispose();
     }
 }

@@ -8,6 +8,21 @@ internal static class Processes
     /// <summary>Runs <paramref name="fileName"/> and returns its standard output and error.</summary>
     public static string Run(string fileName, string arguments, string workingDirectory, TimeSpan? timeout = null)
     {
+        var (exitCode, output) = Start(fileName, arguments, workingDirectory, timeout);
+        Assert.True(exitCode == 0, $"{fileName} {arguments} failed ({exitCode}):\n{output}");
+        return output;
+    }
+
+    /// <summary>Runs <paramref name="fileName"/>, which must fail, and returns its standard output and error.</summary>
+    public static string RunExpectingFailure(string fileName, string arguments, string workingDirectory, TimeSpan? timeout = null)
+    {
+        var (exitCode, output) = Start(fileName, arguments, workingDirectory, timeout);
+        Assert.True(exitCode != 0, $"{fileName} {arguments} succeeded but should have failed:\n{output}");
+        return output;
+    }
+
+    private static (int ExitCode, string Output) Start(string fileName, string arguments, string workingDirectory, TimeSpan? timeout)
+    {
         var info = new ProcessStartInfo(fileName, arguments)
         {
             RedirectStandardOutput = true, RedirectStandardError = true, WorkingDirectory = workingDirectory, UseShellExecute = false,
@@ -20,8 +35,6 @@ internal static class Processes
             process.Kill(entireProcessTree: true);
             Assert.Fail($"{fileName} {arguments} did not finish in {timeout ?? TimeSpan.FromMinutes(5)}");
         }
-        string output = stdout.Result + stderr.Result;
-        Assert.True(process.ExitCode == 0, $"{fileName} {arguments} failed ({process.ExitCode}):\n{output}");
-        return output;
+        return (process.ExitCode, stdout.Result + stderr.Result);
     }
 }

@@ -1,4 +1,3 @@
-using System.Globalization;
 using Microsoft.ML;
 using Microsoft.ML.Data;
 using ResNet.MLNet;
@@ -10,14 +9,17 @@ namespace ResNet.Tests;
 /// (samples/OnnxOnlyLoader: no ResNet.MLNet, no TorchSharp) and gives the in-process outputs.
 /// </summary>
 [Collection(MLNetCollection.Name)]
-public class ResNetSaveLoadTests(MLNetFixture fx)
+public class ResNetSaveLoadTests(MLNetFixture fx) : IDisposable
 {
-    internal static float[] Floats(string text) => text.Split(',').Select(v => float.Parse(v, CultureInfo.InvariantCulture)).ToArray();
+    private readonly ScratchFolders scratch = new();
+
+    public void Dispose() => scratch.Dispose();
+
 
     [Fact]
     public void Saved_models_reload_in_a_fresh_process_without_TorchSharp_and_give_the_same_outputs()
     {
-        string dir = TestPaths.NewTempDir(), dll = fx.LoaderDll, loader = Path.GetDirectoryName(dll)!;
+        string dir = scratch.New(), dll = fx.LoaderDll, loader = Path.GetDirectoryName(dll)!;
         var binaries = Directory.GetFiles(loader, "*", SearchOption.AllDirectories).Select(Path.GetFileName).ToList();
         Assert.DoesNotContain(binaries, f => f!.Contains("TorchSharp", StringComparison.OrdinalIgnoreCase) || f.StartsWith("ResNet", StringComparison.Ordinal));
         Assert.Contains("Microsoft.ML.OnnxTransformer.dll", binaries);
@@ -56,10 +58,10 @@ public class ResNetSaveLoadTests(MLNetFixture fx)
         Assert.Equal(files.Length, c.Length);
         for (int i = 0; i < files.Length; i++)
         {
-            Assert.True(OnnxTestModels.MaxAbsDiff(features[i], Floats(f[i])) <= 1e-4, $"features of row {i}");
-            Assert.True(OnnxTestModels.MaxAbsDiff(scores[i], Floats(c[i][0])) <= 1e-4, $"scores of row {i}");
+            Assert.True(OnnxTestModels.MaxAbsDiff(features[i], TestCsv.Floats(f[i])) <= 1e-4, $"features of row {i}");
+            Assert.True(OnnxTestModels.MaxAbsDiff(scores[i], TestCsv.Floats(c[i][0])) <= 1e-4, $"scores of row {i}");
             Assert.Equal(labels[i], c[i][1]);
-            Assert.True(OnnxTestModels.MaxAbsDiff(classFeatures[i], Floats(c[i][2])) <= 1e-4, $"classifier features of row {i}");
+            Assert.True(OnnxTestModels.MaxAbsDiff(classFeatures[i], TestCsv.Floats(c[i][2])) <= 1e-4, $"classifier features of row {i}");
         }
     }
 
@@ -70,7 +72,7 @@ public class ResNetSaveLoadTests(MLNetFixture fx)
         var data = MLNetFixture.Data(ml, fx.TestFiles.Take(3));
         var model = ml.Transforms.LoadImages("Image", null, "ImagePath")
             .Append(ml.Transforms.ResNet18Classifier("Image", fx.Weights)).Fit(data);
-        string zip = Path.Combine(TestPaths.NewTempDir(), "model.zip");
+        string zip = Path.Combine(scratch.New(), "model.zip");
         ml.Model.Save(model, data.Schema, zip);
         var reloaded = ml.Model.Load(zip, out var inputSchema);
 

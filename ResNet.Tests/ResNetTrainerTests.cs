@@ -6,9 +6,25 @@ namespace ResNet.Tests;
 
 /// <summary><c>ml.MulticlassClassification.Trainers.ResNet18</c>: fine-tuning inside Fit on real CIFAR-10 images.</summary>
 [Collection(MLNetCollection.Name)]
-public class ResNetTrainerTests(MLNetFixture fx)
+public class ResNetTrainerTests(MLNetFixture fx) : IDisposable
 {
+    private readonly ScratchFolders scratch = new();
+
+    public void Dispose() => scratch.Dispose();
+
     private static readonly string[] Classes = ["airplane", "frog", "truck"];
+
+    private sealed class KeyRow
+    {
+        [KeyType(3)] public uint Label { get; set; }
+    }
+
+    [Fact]
+    public void A_key_label_without_key_values_numbers_the_classes_like_weights_without_names()
+    {
+        var schema = new MLContext(1).Data.LoadFromEnumerable(new[] { new KeyRow { Label = 1 } }).Schema;
+        Assert.Equal(["0", "1", "2"], TrainingImages.ClassNames(schema, "Label", "test"));
+    }
 
     [Fact]
     public void Fit_fine_tunes_beats_the_initial_weights_logs_progress_and_saves_a_stock_model()
@@ -54,13 +70,13 @@ public class ResNetTrainerTests(MLNetFixture fx)
 
         // The trained pipeline saves as stock transformers and gives the same scores in a fresh, TorchSharp-free process.
         var files = testFiles.Where((_, i) => i % 5 == 0).ToArray();
-        string dir = TestPaths.NewTempDir(), zip = Path.Combine(dir, "trained.zip"), images = Path.Combine(dir, "images.txt");
+        string dir = scratch.New(), zip = Path.Combine(dir, "trained.zip"), images = Path.Combine(dir, "images.txt");
         var inputs = MLNetFixture.Data(ml, files);
         ml.Model.Save(model, inputs.Schema, zip);
         File.WriteAllLines(images, files);
         Processes.Run("dotnet", $"\"{fx.LoaderDll}\" \"{zip}\" \"{images}\" \"{dir}/out.tsv\" Score", dir);
         var expected = model.Transform(inputs).GetColumn<float[]>("Score").ToArray();
-        var actual = File.ReadAllLines(Path.Combine(dir, "out.tsv")).Select(ResNetSaveLoadTests.Floats).ToArray();
+        var actual = File.ReadAllLines(Path.Combine(dir, "out.tsv")).Select(line => TestCsv.Floats(line)).ToArray();
         Assert.Equal(files.Length, actual.Length);
         for (int i = 0; i < files.Length; i++)
             Assert.True(OnnxTestModels.MaxAbsDiff(expected[i], actual[i]) <= 1e-4, $"scores of row {i}");

@@ -1,6 +1,6 @@
 namespace ResNet.Tests;
 
-/// <summary>Where the repository, the shared datasets and a scratch folder are.</summary>
+/// <summary>Where the repository and the shared datasets are (scratch folders: <see cref="ScratchFolders"/>).</summary>
 internal static class TestPaths
 {
     /// <summary>The folder holding ResNet.MLNet.sln.</summary>
@@ -22,14 +22,6 @@ internal static class TestPaths
         if (!Directory.Exists(path))
             throw new DirectoryNotFoundException($"Test data {path} is missing: the tests expect ../shared/datasets beside the checkout (or set RESNET_SHARED).");
         return path;
-    }
-
-    /// <summary>A new empty folder under the system temp directory.</summary>
-    public static string NewTempDir()
-    {
-        string dir = Path.Combine(Path.GetTempPath(), "resnet-tests", Guid.NewGuid().ToString("N")[..12]);
-        Directory.CreateDirectory(dir);
-        return dir;
     }
 
     private static string FindRepoRoot()

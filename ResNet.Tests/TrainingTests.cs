@@ -103,34 +103,17 @@ public class TrainingTests : IDisposable
     [Theory]
     [InlineData(16)]
     [InlineData(64)]
-    public void Convolution_input_gradients_at_supported_widths_match_float64(int channels)
-    {
-        // The widths the trainer allows on every CPU (see OneDnnGradientGuard): float32 gradients equal float64's.
-        using var scope = NewDisposeScope();
-        var generator = new torch.Generator(7);
-        var x = randn(8, channels, 12, 12, generator: generator);
-        var kernel = randn(channels, channels, 3, 3, generator: generator);
-        var upstream = randn(8, channels, 12, 12, generator: generator);
-        Tensor InputGradient(ScalarType type)
-        {
-            var xi = x.to(type).detach().requires_grad_();
-            (nn.functional.conv2d(xi, kernel.to(type), padding: [1, 1]) * upstream.to(type)).sum().backward();
-            return xi.grad!.to(float64);
-        }
-        var reference = InputGradient(float64);
-        double error = (InputGradient(float32) - reference).abs().max().item<double>();
-        Assert.True(error < 1e-3 * reference.abs().max().item<double>(), $"largest difference {error}");
-    }
+    public void Convolution_input_gradients_at_the_papers_widths_match_float64(int channels) =>
+        Assert.True(OneDnnGradientGuard.InputGradientIsRight(channels));
 
     [Fact]
     public void Training_a_network_narrower_than_16_channels_is_refused_where_libtorch_gets_its_gradients_wrong()
     {
-        bool avx512 = File.ReadLines("/proc/cpuinfo").Any(l => l.StartsWith("flags") && l.Contains(" avx512f"));
-        var config = TinyConfig with { Widths = [8, 16, 16, 16] };
-        using var model = new ResNetModel(config);
+        // Whether this CPU is affected is measured (see OneDnnGradientGuard); either way the outcome is checked.
+        using var model = new ResNetModel(TinyConfig with { Widths = [8, 16, 16, 16] });
         var fit = () => new Trainer(TinyOptions() with { Epochs = 1 }).Fit(model, DataTests.Tiny(16, 4, 12, seed: 3));
-        if (avx512 || Environment.GetEnvironmentVariable("ONEDNN_MAX_CPU_ISA") is { Length: > 0 })
-            Assert.NotEmpty(fit().History);
+        if (OneDnnGradientGuard.InputGradientIsRight(8))
+            Assert.All(fit().History, m => Assert.True(double.IsFinite(m.TrainLoss)));
         else
             Assert.Contains("ONEDNN_MAX_CPU_ISA=AVX", Assert.Throws<NotSupportedException>(fit).Message);
     }

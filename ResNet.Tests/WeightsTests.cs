@@ -8,15 +8,19 @@ using static TorchSharp.torch;
 namespace ResNet.Tests;
 
 /// <summary>Weight exchange with PyTorch: strict loading, round trips, parity with torchvision, refusal of unsafe files.</summary>
-public class WeightsTests(ITestOutputHelper output)
+public class WeightsTests(ITestOutputHelper output) : IDisposable
 {
+    private readonly ScratchFolders scratch = new();
+
+    public void Dispose() => scratch.Dispose();
+
     [Theory]
     [InlineData(1000, false)]
     [InlineData(10, false)]
     [InlineData(1000, true)] // the layout of torchvision's original ImageNet files: no BatchNorm batch counters
     public void Torchvision_state_dict_loads_strictly_and_gives_pytorchs_outputs(int numClasses, bool withoutBatchCounters)
     {
-        string dir = TestPaths.NewTempDir();
+        string dir = scratch.New();
         PythonReference.Run("torch_parity.py", ["export", dir, numClasses.ToString(), "7", .. withoutBatchCounters ? ["--no-batch-counters"] : Array.Empty<string>()]);
         var (model, card) = WeightsFile.Load(Path.Combine(dir, "resnet18.pth"));
         using (model)
@@ -30,11 +34,58 @@ public class WeightsTests(ITestOutputHelper output)
     }
 
     [Theory]
+    [InlineData("resnet34")]
+    [InlineData("resnet50")]
+    public void Deeper_torchvision_state_dicts_load_as_what_they_are_and_give_pytorchs_outputs(string arch)
+    {
+        string dir = scratch.New();
+        PythonReference.Run("torch_parity.py", "export", dir, "10", "8", "--arch", arch);
+        var (model, card) = WeightsFile.Load(Path.Combine(dir, arch + ".pth"));
+        using (model)
+        {
+            AssertSameArchitecture(arch == "resnet34" ? ResNetConfig.ResNet34(10) : ResNetConfig.ResNet50(10), card.Architecture);
+            Assert.StartsWith(arch == "resnet34" ? "ResNet-34 (basic" : "ResNet-50 (bottleneck", card.Architecture.Describe());
+            var (features, logits) = Forward(model, PythonReference.ReadFloats(Path.Combine(dir, "input.f32")));
+            AssertClose(PythonReference.ReadFloats(Path.Combine(dir, "features.f32")), features, "features");
+            AssertClose(PythonReference.ReadFloats(Path.Combine(dir, "logits.f32")), logits, "logits");
+        }
+    }
+
+    [Fact]
+    public void Cards_written_before_the_family_load_and_new_fields_round_trip()
+    {
+        // A card as version 1 wrote it: no block or shortcut fields.
+        const string old = """
+            { "architecture": { "numClasses": 3, "stem": "small", "blocksPerStage": [2,2,2,2], "widths": [64,128,256,512],
+              "padding": "symmetric", "zeroInitResidual": false, "featureDim": 512 },
+              "classNames": ["a","b","c"], "preprocessing": { "resize": 36, "crop": 32, "mean": [0.5,0.5,0.5], "std": [0.25,0.25,0.25] } }
+            """;
+        var card = ModelCard.FromJson(old);
+        AssertSameArchitecture(ResNetConfig.ResNet18(3, StemKind.Small), card.Architecture);
+        var plain20 = ResNetConfig.ResNet20(3).AsPlain();
+        var back = ModelCard.FromJson((card with { Architecture = plain20 }).ToJson());
+        AssertSameArchitecture(plain20, back.Architecture);
+        AssertSameArchitecture(ResNetConfig.ResNet50(3), ModelCard.FromJson((card with { Architecture = ResNetConfig.ResNet50(3) }).ToJson()).Architecture);
+    }
+
+    [Fact]
+    public void A_state_dict_of_another_network_is_named_in_the_error()
+    {
+        string dir = scratch.New();
+        PythonReference.Run("torch_parity.py", "export", dir, "10", "8", "--arch", "resnet50");
+        string weights = Path.Combine(dir, "resnet50.pth");
+        File.WriteAllText(ModelCard.PathFor(weights), new ModelCard { Architecture = ResNetConfig.ResNet18(10) }.ToJson());
+        var e = Assert.Throws<WeightsMismatchException>(() => WeightsFile.Load(weights));
+        Assert.Contains("is a ResNet-50 (bottleneck blocks [3,4,6,3], ImageNet stem, 10 classes) state dict, not a ResNet-18", e.Message);
+        Assert.DoesNotContain("layer4.2.conv3.weight", e.Message); // not a list of a hundred keys
+    }
+
+    [Theory]
     [InlineData(1000)]
     [InlineData(10)]
     public void Saved_weights_load_strictly_in_torchvision_and_give_our_outputs(int numClasses)
     {
-        string dir = TestPaths.NewTempDir();
+        string dir = scratch.New();
         string weights = Path.Combine(dir, "ours.pt"), input = Path.Combine(dir, "input.f32");
         random.manual_seed(11);
         using var model = ResNetModel.ResNet18(numClasses);
@@ -51,7 +102,7 @@ public class WeightsTests(ITestOutputHelper output)
     [Fact]
     public void Save_then_load_is_bit_exact_and_keeps_the_card()
     {
-        string path = Path.Combine(TestPaths.NewTempDir(), "model.pt");
+        string path = Path.Combine(scratch.New(), "model.pt");
         random.manual_seed(3);
         using var model = ResNetModel.ResNet18(10, StemKind.Small);
         RandomiseNorms(model);
@@ -61,7 +112,7 @@ public class WeightsTests(ITestOutputHelper output)
             Preprocessing = new Preprocessing { Resize = 32, Crop = 32, Mean = [0.5f, 0.4f, 0.3f], Std = [0.2f, 0.25f, 0.3f] },
         };
         WeightsFile.Save(model, card, path);
-        Assert.False(File.Exists(path + ".tmp"));
+        Assert.Empty(Directory.GetFiles(Path.GetDirectoryName(path)!, "*.tmp"));
         var (loaded, loadedCard) = WeightsFile.Load(path);
         using (loaded)
         {
@@ -119,7 +170,7 @@ public class WeightsTests(ITestOutputHelper output)
     [Fact]
     public void A_card_that_disagrees_with_the_tensors_is_reported_by_key()
     {
-        string path = Path.Combine(TestPaths.NewTempDir(), "model.pt");
+        string path = Path.Combine(scratch.New(), "model.pt");
         using (var model = ResNetModel.ResNet18(10, StemKind.Small))
             WeightsFile.Save(model, new ModelCard(), path);
         string cardPath = ModelCard.PathFor(path);
@@ -134,7 +185,7 @@ public class WeightsTests(ITestOutputHelper output)
     [Fact]
     public void Unsafe_files_are_refused_before_unpickling_and_really_are_harmful()
     {
-        string dir = TestPaths.NewTempDir();
+        string dir = scratch.New();
         PythonReference.Run("unsafe_pickles.py", dir);
         var cases = new (string File, string Global)[]
         {
@@ -162,7 +213,7 @@ public class WeightsTests(ITestOutputHelper output)
     [Fact]
     public void Legacy_format_non_tensor_entries_and_other_files_are_refused_clearly()
     {
-        string dir = TestPaths.NewTempDir();
+        string dir = scratch.New();
         PythonReference.Run("unsafe_pickles.py", dir);
         var legacy = Assert.Throws<InvalidDataException>(() => WeightsFile.ReadStateDict(Path.Combine(dir, "legacy.pth")));
         Assert.Contains("legacy (pre-1.6) serialization format", legacy.Message);
@@ -228,6 +279,8 @@ public class WeightsTests(ITestOutputHelper output)
         Assert.Equal(expected.BlocksPerStage, actual.BlocksPerStage);
         Assert.Equal(expected.Widths, actual.Widths);
         Assert.Equal(expected.Padding, actual.Padding);
+        Assert.Equal(expected.Block, actual.Block);
+        Assert.Equal(expected.Shortcut, actual.Shortcut);
     }
 
     private void AssertClose(float[] expected, float[] actual, string what)

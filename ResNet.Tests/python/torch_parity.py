@@ -1,7 +1,7 @@
 """PyTorch side of the weight-exchange tests (ResNet.Tests/WeightsTests.cs).
 
-  export OUT NUM_CLASSES SEED [--no-batch-counters]
-                                writes OUT/resnet18.pth (torchvision resnet18, seeded random weights and
+  export OUT NUM_CLASSES SEED [--no-batch-counters] [--arch resnet34|resnet50]
+                                writes OUT/ARCH.pth (torchvision resnet18 or ARCH, seeded random weights and
                                 BatchNorm statistics; without the num_batches_tracked entries, as in
                                 torchvision's original ImageNet files, when asked), OUT/input.f32 (2x3x224x224)
                                 and PyTorch's OUT/logits.f32 and OUT/features.f32 for that input.
@@ -30,9 +30,9 @@ def write(tensor, path):
     tensor.detach().to(torch.float32).contiguous().numpy().tofile(path)
 
 
-def export(out, num_classes, seed, drop_counters):
+def export(out, num_classes, seed, drop_counters, arch):
     torch.manual_seed(seed)
-    model = torchvision.models.resnet18(num_classes=num_classes)
+    model = getattr(torchvision.models, arch)(num_classes=num_classes)
     with torch.no_grad():
         for m in model.modules():
             if isinstance(m, torch.nn.BatchNorm2d):
@@ -45,7 +45,7 @@ def export(out, num_classes, seed, drop_counters):
     state = model.state_dict()
     if drop_counters:
         state = type(state)((k, v) for k, v in state.items() if not k.endswith("num_batches_tracked"))
-    torch.save(state, os.path.join(out, "resnet18.pth"))
+    torch.save(state, os.path.join(out, arch + ".pth"))
     x = torch.randn(2, 3, 224, 224)
     write(x, os.path.join(out, "input.f32"))
     logits, features = outputs(model, x)
@@ -65,7 +65,9 @@ def run(weights, input_path, num_classes, out):
 
 if __name__ == "__main__":
     if sys.argv[1] == "export":
-        export(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), "--no-batch-counters" in sys.argv[5:])
+        options = sys.argv[5:]
+        arch = options[options.index("--arch") + 1] if "--arch" in options else "resnet18"
+        export(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), "--no-batch-counters" in options, arch)
     elif sys.argv[1] == "run":
         run(sys.argv[2], sys.argv[3], int(sys.argv[4]), sys.argv[5])
     else:

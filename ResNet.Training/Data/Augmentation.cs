@@ -1,4 +1,5 @@
 using ResNet.Training.Imaging;
+using SkiaSharp;
 
 namespace ResNet.Training.Data;
 
@@ -38,7 +39,7 @@ public sealed record Augmentation
     /// <summary>
     /// Augments <paramref name="channels"/>×S×S planes of 0–255 values (1 channel is replicated to RGB) into
     /// 3×S×S planes in <paramref name="dest"/>, not yet normalised. Only pad+crop and flip apply here: the image
-    /// already has the network's size.
+    /// already has the network's size (it went through the evaluation resize and crop).
     /// </summary>
     public void ApplyToPlanes(ReadOnlySpan<float> src, int channels, int size, Random rng, Span<float> dest)
     {
@@ -69,35 +70,39 @@ public sealed record Augmentation
     }
 
     /// <summary>
-    /// Augments a decoded image into 3×S×S planes of 0–255 values: a random-resized crop resampled to S×S, or the
-    /// shorter side resized to S, centre-cropped, then padded and randomly cropped; then the flip.
+    /// torchvision's RandomResizedCrop, then the flip: a random box of the decoded image (<see cref="SampleResizedCrop"/>)
+    /// resampled to S×S as 3×S×S planes of 0–255 values. The box is drawn with SkiaSharp at the filter quality of ML.NET's
+    /// <c>ResizeImages</c> (<see cref="SKFilterQuality.High"/>), so training crops and the deterministic resize of
+    /// <see cref="ImageLoader"/> share one interpolation. The other crop kinds augment the evaluation planes instead
+    /// (<see cref="ApplyToPlanes"/>).
     /// </summary>
-    public void ApplyToImage(RgbImage image, int size, Random rng, Span<float> dest)
+    public void RandomResizedCrop(RgbImage image, int size, Random rng, Span<float> dest)
     {
-        if (Crop == CropKind.RandomResizedCrop)
+        if (Crop != CropKind.RandomResizedCrop)
+            throw new InvalidOperationException($"This augmentation crops with {Crop}; augment the resized planes with ApplyToPlanes.");
+        if (dest.Length < 3 * size * size) throw new ArgumentException($"Destination holds {dest.Length} floats; {3 * size * size} needed.");
+        var (x, y, w, h) = SampleResizedCrop(image.Width, image.Height, rng);
+        using var source = new SKBitmap(new SKImageInfo(image.Width, image.Height, SKColorType.Rgba8888, SKAlphaType.Opaque));
+        var rgba = new byte[image.Width * image.Height * 4];
+        var rgb = image.Pixels;
+        for (int i = 0, j = 0; i < rgb.Length; i += 3, j += 4)
         {
-            var (x, y, w, h) = SampleResizedCrop(image.Width, image.Height, rng);
-            // Resize the whole image so that the chosen box becomes size×size, and keep only that window.
-            int outW = Math.Max(size, (int)Math.Round(image.Width * (double)size / w));
-            int outH = Math.Max(size, (int)Math.Round(image.Height * (double)size / h));
-            int x0 = Math.Min((int)Math.Round(x * (double)size / w), outW - size);
-            int y0 = Math.Min((int)Math.Round(y * (double)size / h), outH - size);
-            Resampler.ResizeCropPlanar(image, outW, outH, x0, y0, size, size, dest);
-            if (HorizontalFlip && rng.Next(2) == 1) FlipPlanes(dest, size);
-            return;
+            rgba[j] = rgb[i]; rgba[j + 1] = rgb[i + 1]; rgba[j + 2] = rgb[i + 2]; rgba[j + 3] = 255;
         }
-        var planes = new float[3 * size * size];
-        ResizeShorterAndCentreCrop(image, size, planes);
-        ApplyToPlanes(planes, 3, size, rng, dest);
-    }
-
-    /// <summary>Shorter side to <paramref name="size"/>, centre crop of size×size, as planes of 0–255 values.</summary>
-    public static void ResizeShorterAndCentreCrop(RgbImage image, int size, Span<float> dest)
-    {
-        double scale = (double)size / Math.Min(image.Width, image.Height);
-        int outW = Math.Max(size, (int)Math.Round(image.Width * scale));
-        int outH = Math.Max(size, (int)Math.Round(image.Height * scale));
-        Resampler.ResizeCropPlanar(image, outW, outH, (outW - size) / 2, (outH - size) / 2, size, size, dest);
+        System.Runtime.InteropServices.Marshal.Copy(rgba, 0, source.GetPixels(), rgba.Length);
+        using var target = new SKBitmap(new SKImageInfo(size, size, SKColorType.Rgba8888, SKAlphaType.Opaque));
+        using (var canvas = new SKCanvas(target))
+        using (var paint = new SKPaint { FilterQuality = SKFilterQuality.High })
+            canvas.DrawBitmap(source, new SKRect(x, y, x + w, y + h), new SKRect(0, 0, size, size), paint);
+        var pixels = target.GetPixelSpan();
+        int plane = size * size;
+        for (int p = 0; p < plane; p++)
+        {
+            dest[p] = pixels[4 * p];
+            dest[plane + p] = pixels[4 * p + 1];
+            dest[2 * plane + p] = pixels[4 * p + 2];
+        }
+        if (HorizontalFlip && rng.Next(2) == 1) FlipPlanes(dest, size);
     }
 
     /// <summary>torchvision's RandomResizedCrop.get_params: ten tries at a random area and ratio, else the centre crop.</summary>

@@ -63,7 +63,7 @@ public sealed class DataLoader
     private Batch Build(int[] order, int b, int epoch)
     {
         int first = b * BatchSize, count = Math.Min(BatchSize, order.Length - first);
-        int length = dataset.Preprocessing.InputLength, size = dataset.Preprocessing.Crop;
+        int length = (int)dataset.SampleShape.Aggregate(1L, (a, b) => a * b), size = dataset.Preprocessing.Crop;
         var inputs = new float[count * length];
         var labels = new List<long>(count);
         var indices = new List<int>(count);

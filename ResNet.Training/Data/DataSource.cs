@@ -44,7 +44,8 @@ public sealed class DataSource : IDisposable
     /// <param name="validationFraction">Held-out fraction when there is no validation folder (0 = no validation).</param>
     /// <param name="seed">Seed of the split.</param>
     /// <param name="augmentation">Training augmentation; the default suits the input size.</param>
-    public static DataSource ForTraining(string spec, int imageSize, double validationFraction, int seed, Augmentation? augmentation = null)
+    /// <param name="preprocessing">An image folder's preprocessing when the starting weights dictate it (a mean image fixes the input size); else <see cref="FolderPreprocessing"/>.</param>
+    public static DataSource ForTraining(string spec, int imageSize, double validationFraction, int seed, Augmentation? augmentation = null, Preprocessing? preprocessing = null)
     {
         if (IsFashionMnist(spec))
         {
@@ -55,9 +56,9 @@ public sealed class DataSource : IDisposable
             return new DataSource { Train = train, Validation = val, Test = test, Name = FashionMnistPrefix, Skipped = all.Skipped };
         }
         if (!Directory.Exists(spec))
-            throw new DirectoryNotFoundException($"--data {spec}: no such folder (give a folder of class folders, or fashion-mnist[:PATH]).");
+            throw new DirectoryNotFoundException($"{spec}: no such folder (give a folder of class folders, or fashion-mnist[:PATH]).");
         var skipped = new SkippedFiles();
-        var preprocessing = FolderPreprocessing(imageSize);
+        preprocessing ??= FolderPreprocessing(imageSize);
         var owned = new List<IDisposable>();
         try
         {
@@ -105,7 +106,7 @@ public sealed class DataSource : IDisposable
             var test = FashionMnist.Load(FashionMnistFolder(spec), "t10k", preprocessing.Crop, preprocessing: preprocessing);
             return new DataSource { Train = test, Test = test, Name = FashionMnistPrefix, Skipped = test.Skipped };
         }
-        if (!Directory.Exists(spec)) throw new DirectoryNotFoundException($"--data {spec}: no such folder.");
+        if (!Directory.Exists(spec)) throw new DirectoryNotFoundException($"{spec}: no such folder.");
         string root = Sub(spec, "test") ?? Sub(spec, "val") ?? Sub(spec, "valid") ?? Sub(spec, "validation") ?? spec;
         var skipped = new SkippedFiles();
         var set = ImageFolderDataset.Open(root, preprocessing, classNames, skipped: skipped);

@@ -5,7 +5,9 @@ namespace ResNet.Training.Data;
 /// <summary>
 /// Fashion-MNIST (and MNIST-format) data from a folder of IDX files: <c>train-images-idx3-ubyte[.gz]</c>,
 /// <c>train-labels-idx1-ubyte[.gz]</c>, <c>t10k-…</c>. The 28×28 grayscale images are resized once, on loading, to the
-/// network's input size with the antialiased bilinear <see cref="Resampler"/>, and kept as bytes.
+/// network's input size with <see cref="ImageLoader.Resize(RgbImage)"/> — ML.NET's resize, the one that serves the model —
+/// and kept as bytes, so a Fashion-MNIST image saved as a PNG and fed to <c>predict</c> or the ML.NET transforms
+/// reaches the network with the same pixels as in training.
 /// </summary>
 public static class FashionMnist
 {
@@ -55,16 +57,17 @@ public static class FashionMnist
     private static byte[] Resize(byte[] pixels, int count, int rows, int cols, int size)
     {
         var result = new byte[(long)count * size * size];
-        Parallel.For(0, count, i =>
+        Parallel.For(0, count, () => new ImageLoader(size), (i, _, loader) =>
         {
             var rgb = new byte[rows * cols * 3];
             var src = pixels.AsSpan(i * rows * cols, rows * cols);
             for (int p = 0; p < src.Length; p++) rgb[3 * p] = rgb[3 * p + 1] = rgb[3 * p + 2] = src[p];
-            var planes = new float[3 * size * size];
-            Resampler.ResizeCropPlanar(new RgbImage(cols, rows, rgb), size, size, 0, 0, size, size, planes);
+            // Gray in, gray out: the three planes are equal, keep the first. ExtractPixels gives whole numbers 0–255.
+            var planes = loader.Resize(new RgbImage(cols, rows, rgb));
             var dst = result.AsSpan(i * size * size, size * size);
-            for (int p = 0; p < dst.Length; p++) dst[p] = (byte)Math.Clamp(MathF.Round(planes[p]), 0, 255);
-        });
+            for (int p = 0; p < dst.Length; p++) dst[p] = (byte)planes[p];
+            return loader;
+        }, loader => loader.Dispose());
         return result;
     }
 }

@@ -27,4 +27,6 @@ public interface IDataset
 
     /// <summary>Files (or samples) that were skipped and why.</summary>
     SkippedFiles Skipped { get; }
+    /// <summary>Shape of one sample: 3×Crop×Crop images, or a stage's activations (<see cref="Training.FrozenFeatureCache"/>).</summary>
+    long[] SampleShape => [3, Preprocessing.Crop, Preprocessing.Crop];
 }

@@ -5,8 +5,8 @@ namespace ResNet.Training.Data;
 /// <summary>
 /// Images in class folders (see <see cref="ImageFolder"/>). Evaluation samples go through the shared inference path,
 /// <see cref="ImageLoader"/> + <see cref="Preprocessing.CropAndNormalise(ReadOnlySpan{float}, Span{float})"/>, so
-/// validation accuracy is what <c>predict</c> will see; training samples are decoded with <see cref="ImageDecoder"/> and
-/// augmented. Grayscale images become three equal channels, an alpha channel is dropped, and CMYK JPEGs are converted
+/// validation accuracy is what <c>predict</c> will see; training samples are those planes augmented (pad+crop, flip),
+/// or for random-resized-crop decoded with <see cref="ImageDecoder"/> and resampled with the same interpolation. Grayscale images become three equal channels, an alpha channel is dropped, and CMYK JPEGs are converted
 /// to RGB by the decoder; a file that fails to decode is skipped and recorded in <see cref="Skipped"/>.
 /// </summary>
 public sealed class ImageFolderDataset : IDataset, IDisposable
@@ -62,7 +62,17 @@ public sealed class ImageFolderDataset : IDataset, IDisposable
             else
             {
                 var planes = dest[..Preprocessing.InputLength];
-                Augmentation.ApplyToImage(ImageDecoder.FromFile(path), Preprocessing.Crop, augment, planes);
+                if (Augmentation.Crop == CropKind.RandomResizedCrop)
+                {
+                    Augmentation.RandomResizedCrop(ImageDecoder.FromFile(path), Preprocessing.Crop, augment, planes);
+                }
+                else
+                {
+                    // The evaluation planes (one resize for training and serving), then pad+crop and flip.
+                    var cropped = new float[Preprocessing.InputLength];
+                    Preprocessing.CentreCrop(loaders.Value!.Load(path), cropped);
+                    Augmentation.ApplyToPlanes(cropped, 3, Preprocessing.Crop, augment, planes);
+                }
                 Preprocessing.Normalise(planes);
             }
             return true;

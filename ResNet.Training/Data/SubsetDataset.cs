@@ -19,6 +19,8 @@ public sealed class SubsetDataset(IDataset source, int[] indices) : IDataset
     public int LabelOf(int index) => source.LabelOf(indices[index]);
     /// <inheritdoc/>
     public bool TryRead(int index, Random? augment, Span<float> dest) => source.TryRead(indices[index], augment, dest);
+    /// <inheritdoc/>
+    public long[] SampleShape => source.SampleShape;
 
     /// <summary>
     /// Splits <paramref name="dataset"/> into two parts, stratified by class: <paramref name="fraction"/> of each

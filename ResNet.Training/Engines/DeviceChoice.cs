@@ -1,3 +1,4 @@
+using ResNet.Training.Native;
 using TorchSharp;
 
 namespace ResNet.Training.Engines;
@@ -28,6 +29,7 @@ public static class TorchDevice
     /// <summary>Resolves the choice; <paramref name="gpuId"/> picks the GPU for CUDA.</summary>
     public static torch.Device Resolve(DeviceChoice choice, int gpuId = 0)
     {
+        NativeBackends.EnsureTorchSharp();
         bool cuda = torch.cuda.is_available();
         switch (choice)
         {
@@ -38,7 +40,7 @@ public static class TorchDevice
             default:
                 if (!cuda)
                     throw new InvalidOperationException(
-                        "CUDA was requested but TorchSharp sees no usable GPU. Build with -p:TorchBackend=cuda on a machine with an NVIDIA driver, or choose --device cpu/auto.");
+                        "CUDA was requested but TorchSharp sees no usable GPU. Reference TorchSharp-cuda-linux or TorchSharp-cuda-windows on a machine with an NVIDIA driver, or choose the CPU or Auto device.");
                 if (gpuId < 0 || gpuId >= torch.cuda.device_count())
                     throw new ArgumentException($"GPU {gpuId} does not exist: this machine has {torch.cuda.device_count()}.");
                 return new torch.Device(DeviceType.CUDA, gpuId);

@@ -14,7 +14,8 @@ public sealed record EngineOutput(float[] Features, float[] Logits, int BatchSiz
 /// <summary>
 /// One forward pass of a trained ResNet, whatever runs it (TorchSharp, ONNX Runtime). Every front door — the
 /// command line, the ML.NET transforms, the notebooks — goes through this interface, so engines are interchangeable
-/// and their parity is testable.
+/// and their parity is testable. Front doors that resize images feed <see cref="RunResized"/> and need not know
+/// whether the engine crops and normalises in C# or inside its graph.
 /// </summary>
 public interface IResNetEngine : IDisposable
 {
@@ -29,4 +30,13 @@ public interface IResNetEngine : IDisposable
     /// <see cref="ModelCard.Preprocessing"/> says) and returns their features and logits.
     /// </summary>
     EngineOutput Run(ReadOnlySpan<float> input, int batchSize);
+
+    /// <summary>
+    /// Runs <paramref name="batchSize"/> resized images: 3×Resize×Resize planes of 0–255 RGB values each, as
+    /// <see cref="Imaging.ImageLoader"/> and ML.NET's ResizeImages + ExtractPixels give them. By default they are
+    /// centre-cropped and normalised (<see cref="Imaging.Preprocessing.CropAndNormaliseBatch"/>)
+    /// and passed to <see cref="Run"/>; an engine whose model does that itself overrides this.
+    /// </summary>
+    EngineOutput RunResized(ReadOnlySpan<float> pixels, int batchSize) =>
+        Run(Card.Preprocessing.CropAndNormaliseBatch(pixels, batchSize), batchSize);
 }

@@ -34,7 +34,7 @@ public sealed class TorchSharpEngine : IResNetEngine
     public ModelCard Card { get; }
 
     /// <inheritdoc/>
-    public string Description => $"TorchSharp on {device}";
+    public string Description => $"{Card.Architecture.Describe()}, TorchSharp on {device}";
 
     /// <inheritdoc/>
     public EngineOutput Run(ReadOnlySpan<float> input, int batchSize)

@@ -22,20 +22,17 @@ public static class ImageDecoder
     public static readonly IReadOnlySet<string> Extensions =
         new HashSet<string>(StringComparer.OrdinalIgnoreCase) { ".jpg", ".jpeg", ".png", ".bmp" };
 
-    /// <summary>Decodes an image file.</summary>
-    public static RgbImage FromFile(string path)
+    /// <summary>Decodes an image file after the checks of <see cref="ImageLimits.Check"/> (at most <paramref name="maxPixels"/>, default <see cref="ImageLimits.MaxPixels"/>).</summary>
+    public static RgbImage FromFile(string path, long? maxPixels = null)
     {
         if (!File.Exists(path)) throw new ImageDecodeException(path, "file not found.");
-        var info = new FileInfo(path);
-        if (info.Length == 0) throw new ImageDecodeException(path, "the file is empty.");
-        return FromBytes(File.ReadAllBytes(path), path);
+        return FromBytes(File.ReadAllBytes(path), path, maxPixels);
     }
 
-    /// <summary>Decodes encoded image bytes (the content of a JPEG/PNG/BMP file).</summary>
-    public static RgbImage FromBytes(ReadOnlyMemory<byte> bytes, string source = "image bytes")
+    /// <summary>Decodes encoded image bytes (the content of a JPEG/PNG/BMP file) after the checks of <see cref="ImageLimits.Check"/>.</summary>
+    public static RgbImage FromBytes(ReadOnlyMemory<byte> bytes, string source = "image bytes", long? maxPixels = null)
     {
-        if (bytes.Length == 0) throw new ImageDecodeException(source, "no bytes.");
-        if (ImageIntegrity.FindTruncation(bytes.Span) is { } damage) throw new ImageDecodeException(source, damage);
+        ImageLimits.Check(bytes.Span, source, maxPixels);
         using var stream = new MemoryStream(bytes.ToArray(), writable: false);
         return FromStream(stream, source);
     }

@@ -5,18 +5,23 @@ using Microsoft.ML.Transforms.Image;
 namespace ResNet.Training.Imaging;
 
 /// <summary>
-/// Step one of <see cref="Preprocessing"/>: decodes an image file and resizes it with ML.NET's own
-/// <c>LoadImages → ResizeImages(IsoCrop, centre) → ExtractPixels</c>, giving 3×Resize×Resize RGB planes of 0–255
-/// floats. The ML.NET transforms of ResNet.MLNet apply the very same estimators to their image column.
+/// Step one of <see cref="Preprocessing"/>, and the one resize of the whole library: an image (a file, or pixels in
+/// memory such as Fashion-MNIST's) goes through ML.NET's own <c>ResizeImages(IsoCrop, centre) → ExtractPixels</c>,
+/// giving 3×Resize×Resize RGB planes of 0–255 floats. The ML.NET transforms of ResNet.MLNet apply the very same
+/// estimators (<see cref="ResizeAndExtract"/>) to their image column, and a saved ML.NET model can only hold those
+/// stock transforms, so training, the command line, the ML.NET transforms and a reloaded model all resample alike.
 /// One instance per thread (it holds an ML.NET prediction engine, which is not thread-safe).
 /// </summary>
 public sealed class ImageLoader : IDisposable
 {
-    private sealed class Row { public string Path { get; set; } = ""; }
+    // Workaround: ML.NET 5 maps an MLImage member to a column only through a sized ImageType attribute (the
+    // parameterless one fails, a schema definition with the any-size type finds no getter). The declared size is not
+    // read: ResizeImages takes each image's own size, exactly as it does for LoadImages' any-size column.
+    private sealed class Row { [ImageType(1, 1)] public MLImage? Image { get; set; } }
     private sealed class Pixels { public float[] Planes { get; set; } = []; }
 
     /// <summary>Column names used inside the pipeline.</summary>
-    internal const string ImageColumn = "Image", ResizedColumn = "Resized", PixelsColumn = "Planes";
+    internal const string ResizedColumn = "Resized", PixelsColumn = "Planes";
 
     private readonly PredictionEngine<Row, Pixels> engine;
     private readonly int resize;
@@ -25,9 +30,8 @@ public sealed class ImageLoader : IDisposable
     public ImageLoader(int resize)
     {
         var ml = new MLContext();
-        var pipeline = ml.Transforms.LoadImages(ImageColumn, imageFolder: null, inputColumnName: nameof(Row.Path))
-            .Append(ResizeAndExtract(ml, ImageColumn, PixelsColumn, resize));
-        var transformer = pipeline.Fit(ml.Data.LoadFromEnumerable(Array.Empty<Row>()));
+        var transformer = ResizeAndExtract(ml, nameof(Row.Image), PixelsColumn, resize)
+            .Fit(ml.Data.LoadFromEnumerable(Array.Empty<Row>()));
         engine = ml.Model.CreatePredictionEngine<Row, Pixels>(transformer);
         this.resize = resize;
     }
@@ -46,23 +50,58 @@ public sealed class ImageLoader : IDisposable
                 orderOfExtraction: ImagePixelExtractingEstimator.ColorsOrder.ARGB,
                 interleavePixelColors: false));
 
-    /// <summary>Decodes and resizes one file; a missing, empty, truncated or undecodable file raises <see cref="ImageDecodeException"/>.</summary>
+    /// <summary>The largest image decoded, in pixels (default <see cref="ImageLimits.MaxPixels"/>).</summary>
+    public long? MaxPixels { get; init; }
+
+    /// <summary>Decodes and resizes one file; a missing, empty, truncated, oversized or undecodable file raises <see cref="ImageDecodeException"/>.</summary>
     public float[] Load(string path)
     {
         if (!File.Exists(path)) throw new ImageDecodeException(path, "file not found.");
-        if (new FileInfo(path).Length == 0) throw new ImageDecodeException(path, "the file is empty.");
-        if (ImageIntegrity.FindTruncation(File.ReadAllBytes(path)) is { } damage) throw new ImageDecodeException(path, damage);
-        float[] planes;
+        var bytes = File.ReadAllBytes(path);
+        ImageLimits.Check(bytes, path, MaxPixels);
+        MLImage image;
         try
         {
-            planes = engine.Predict(new Row { Path = Path.GetFullPath(path) }).Planes;
+            // What LoadImages does with the path: SkiaSharp decodes the same bytes the same way.
+            image = MLImage.CreateFromStream(new MemoryStream(bytes, writable: false));
         }
         catch (Exception e)
         {
             throw new ImageDecodeException(path, "not a readable image (corrupt, truncated or an unsupported format).", e);
         }
+        using (image)
+            return Resize(image, path);
+    }
+
+    /// <summary>Resizes an image held in memory (e.g. a decoded dataset's) exactly as <see cref="Load"/> resizes a file with the same pixels.</summary>
+    public float[] Resize(RgbImage image)
+    {
+        var rgba = new byte[image.Width * image.Height * 4];
+        var rgb = image.Pixels;
+        for (int i = 0, j = 0; i < rgb.Length; i += 3, j += 4)
+        {
+            rgba[j] = rgb[i];
+            rgba[j + 1] = rgb[i + 1];
+            rgba[j + 2] = rgb[i + 2];
+            rgba[j + 3] = 255;
+        }
+        using var ml = MLImage.CreateFromPixels(image.Width, image.Height, MLPixelFormat.Rgba32, rgba);
+        return Resize(ml, "image");
+    }
+
+    private float[] Resize(MLImage image, string source)
+    {
+        float[] planes;
+        try
+        {
+            planes = engine.Predict(new Row { Image = image }).Planes;
+        }
+        catch (Exception e)
+        {
+            throw new ImageDecodeException(source, "not a readable image (corrupt, truncated or an unsupported format).", e);
+        }
         if (planes.Length != 3 * resize * resize)
-            throw new ImageDecodeException(path, $"decoded to {planes.Length} values instead of 3×{resize}×{resize}.");
+            throw new ImageDecodeException(source, $"decoded to {planes.Length} values instead of 3×{resize}×{resize}.");
         return planes;
     }
 

@@ -1,3 +1,4 @@
+using ResNet.Training.Native;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -5,21 +6,19 @@ using static TorchSharp.torch;
 namespace ResNet.Training.Model;
 
 /// <summary>
-/// ResNetModel of basic residual blocks (He et al. 2015, "Deep Residual Learning for Image Recognition").
-/// Stem, four stages of <see cref="ResidualBlock"/>s (the first block of stages 2–4 halves the resolution),
-/// global average pooling and a fully connected layer. Module names equal torchvision's
+/// The ResNet family of He et al. 2015 ("Deep Residual Learning for Image Recognition") as <see cref="ResNetConfig"/>
+/// describes it: stem, stages of <see cref="ResidualBlock"/>s (the first block of every stage after the first halves
+/// the resolution), global average pooling and a fully connected layer. Module names equal torchvision's
 /// (<c>conv1, bn1, layer1.0.conv1, layer2.0.downsample.0, fc</c>) so a torchvision state dict loads strictly.
 /// </summary>
 public sealed class ResNetModel : nn.Module<Tensor, Tensor>
 {
-    private readonly Conv2d conv1;
-    private readonly TrackedBatchNorm2d bn1;
+    private readonly ConvNorm stem;
     private readonly ReLU relu;
     private readonly MaxPool2d? maxpool;
-    private readonly Sequential layer1, layer2, layer3, layer4;
+    private readonly Sequential[] stages;
     private readonly AdaptiveAvgPool2d avgpool;
     private readonly Linear fc;
-    private readonly long[]? stemPad, poolPad;
 
     /// <summary>The configuration the network was built from.</summary>
     public ResNetConfig Config { get; private set; }
@@ -27,45 +26,45 @@ public sealed class ResNetModel : nn.Module<Tensor, Tensor>
     /// <summary>Builds a randomly initialised network (He/Kaiming initialisation as torchvision does it).</summary>
     public ResNetModel(ResNetConfig config) : base(nameof(ResNetModel))
     {
+        NativeBackends.EnsureTorchSharp();
         config.Validate();
-        if (config.Widths.Length != 4)
-            throw new ArgumentException("This network has four stages (layer1..layer4).");
         Config = config;
         var w = config.Widths;
-        if (config.Stem == StemKind.ImageNet)
-        {
-            conv1 = nn.Conv2d(3, w[0], 7, stride: 2, padding: StridedPadding.Symmetric(config.Padding, 7, 2), bias: false);
-            stemPad = StridedPadding.Explicit(config.Padding, 7, 2);
-            maxpool = nn.MaxPool2d(3, stride: 2, padding: StridedPadding.Symmetric(config.Padding, 3, 2));
-            poolPad = StridedPadding.Explicit(config.Padding, 3, 2);
-        }
-        else
-        {
-            conv1 = nn.Conv2d(3, w[0], 3, stride: 1, padding: 1, bias: false);
-        }
-        bn1 = new TrackedBatchNorm2d(w[0]);
+        bool imageNet = config.Stem == StemKind.ImageNet;
+        stem = ConvNorm.Create(3, w[0], imageNet ? 7 : 3, imageNet ? 2 : 1, config.Padding);
+        register_module("conv1", stem.Conv);
+        register_module("bn1", stem.Norm);
         relu = nn.ReLU(inplace: true);
-        layer1 = MakeStage(w[0], w[0], config.BlocksPerStage[0], 1, config.Padding);
-        layer2 = MakeStage(w[0], w[1], config.BlocksPerStage[1], 2, config.Padding);
-        layer3 = MakeStage(w[1], w[2], config.BlocksPerStage[2], 2, config.Padding);
-        layer4 = MakeStage(w[2], w[3], config.BlocksPerStage[3], 2, config.Padding);
+        register_module("relu", relu);
+        if (imageNet)
+        {
+            maxpool = nn.MaxPool2d(3, stride: 2, padding: StridedPadding.Symmetric(config.Padding, 3, 2));
+            register_module("maxpool", maxpool);
+        }
+        stages = new Sequential[w.Length];
+        long channels = w[0];
+        for (int s = 0; s < w.Length; s++)
+        {
+            var blocks = new List<(string, nn.Module<Tensor, Tensor>)>();
+            for (int b = 0; b < config.BlocksPerStage[s]; b++)
+            {
+                var block = new ResidualBlock(channels, w[s], s > 0 && b == 0 ? 2 : 1, config.Padding, config.Block, config.Shortcut);
+                channels = block.OutChannels;
+                blocks.Add((b.ToString(), block));
+            }
+            stages[s] = nn.Sequential(blocks);
+            register_module($"layer{s + 1}", stages[s]);
+        }
         avgpool = nn.AdaptiveAvgPool2d(new long[] { 1, 1 });
-        fc = nn.Linear(w[3], config.NumClasses);
-        RegisterComponents();
+        register_module("avgpool", avgpool);
+        fc = nn.Linear(config.FeatureDim, config.NumClasses);
+        register_module("fc", fc);
         Initialise();
     }
 
     /// <summary>ResNet18 for <paramref name="numClasses"/> classes.</summary>
     public static ResNetModel ResNet18(int numClasses = 1000, StemKind stem = StemKind.ImageNet) =>
         new(ResNetConfig.ResNet18(numClasses, stem));
-
-    private static Sequential MakeStage(long inCh, long outCh, int blocks, long stride, PaddingMode padding)
-    {
-        var modules = new List<(string, nn.Module<Tensor, Tensor>)>();
-        for (int i = 0; i < blocks; i++)
-            modules.Add((i.ToString(), new ResidualBlock(i == 0 ? inCh : outCh, outCh, i == 0 ? stride : 1, padding)));
-        return nn.Sequential(modules);
-    }
 
     private void Initialise()
     {
@@ -89,50 +88,78 @@ public sealed class ResNetModel : nn.Module<Tensor, Tensor>
     }
 
     /// <summary>Every residual block, stage by stage.</summary>
-    public IEnumerable<ResidualBlock> Blocks =>
-        new[] { layer1, layer2, layer3, layer4 }.SelectMany(s => s.children().Cast<ResidualBlock>());
+    public IEnumerable<ResidualBlock> Blocks => stages.SelectMany(s => s.children().Cast<ResidualBlock>());
+
+    /// <summary>The stem's convolution and BatchNorm (<c>conv1</c>, <c>bn1</c>), for the ONNX exporter.</summary>
+    internal ConvNorm StemLayer => stem;
+
+    /// <summary>The stem's max-pool (ImageNet stem only).</summary>
+    internal bool HasMaxPool => maxpool is not null;
 
     /// <summary>The classifier head.</summary>
     public Linear Head => fc;
 
-    /// <summary>Output of each stage (layer1..layer4) for an input batch; for inspection and tests.</summary>
+    /// <summary>Output of each stage (layer1, layer2, …) for an input batch; for inspection and tests.</summary>
     public Tensor[] StageOutputs(Tensor x)
     {
-        var outputs = new Tensor[4];
+        var outputs = new Tensor[stages.Length];
         var y = Stem(x);
-        var stages = new[] { layer1, layer2, layer3, layer4 };
-        for (int i = 0; i < 4; i++)
-            outputs[i] = y = stages[i].forward(y);
+        for (int i = 0; i < stages.Length; i++)
+            outputs[i] = y = stages[i].call(y);
         return outputs;
     }
 
     private Tensor Stem(Tensor x)
     {
-        var y = relu.forward(bn1.forward(conv1.forward(StridedPadding.Apply(x, stemPad))));
+        var y = relu.call(stem.Forward(x));
         // -inf keeps explicit max-pool padding neutral, as the layer's own padding is.
-        return maxpool is null ? y : maxpool.forward(StridedPadding.Apply(y, poolPad, double.NegativeInfinity));
+        return maxpool is null ? y : maxpool.call(StridedPadding.Apply(y, StridedPadding.Explicit(Config.Padding, 3, 2), double.NegativeInfinity));
+    }
+
+    /// <summary>
+    /// Where <see cref="forward"/> and <see cref="Features"/> start: 0 (the default) takes images; k = 1..stages takes the
+    /// output of stage k (layer<i>k</i>), as <see cref="Training.FrozenFeatureCache"/> holds it, and runs only the later
+    /// stages and the head. The weights are the same either way, so checkpoints stay whole.
+    /// </summary>
+    public int InputStage
+    {
+        get => inputStage;
+        set => inputStage = value >= 0 && value <= stages.Length ? value
+            : throw new ArgumentOutOfRangeException(nameof(value), value, $"InputStage is 0 (images) to {stages.Length} (layer{stages.Length}'s output).");
+    }
+    private int inputStage;
+
+    /// <summary>The output of stage <paramref name="stage"/> (1..stages: layer1, layer2, …) for images <paramref name="x"/>.</summary>
+    public Tensor StageOutput(Tensor x, int stage)
+    {
+        if (stage < 1 || stage > stages.Length) throw new ArgumentOutOfRangeException(nameof(stage), stage, $"Stages are 1..{stages.Length}.");
+        using var scope = NewDisposeScope();
+        var y = Stem(x);
+        foreach (var layer in stages.Take(stage)) y = layer.call(y);
+        return y.MoveToOuterDisposeScope();
     }
 
     /// <summary>The pooled penultimate features, N×<see cref="ResNetConfig.FeatureDim"/>.</summary>
     public Tensor Features(Tensor x)
     {
         using var scope = NewDisposeScope();
-        var y = layer4.forward(layer3.forward(layer2.forward(layer1.forward(Stem(x)))));
-        return avgpool.forward(y).flatten(1).MoveToOuterDisposeScope();
+        var y = inputStage == 0 ? Stem(x) : x;
+        foreach (var stage in stages.Skip(inputStage)) y = stage.call(y);
+        return avgpool.call(y).flatten(1).MoveToOuterDisposeScope();
     }
 
     /// <summary>Features and logits from one forward pass.</summary>
     public (Tensor Features, Tensor Logits) FeaturesAndLogits(Tensor x)
     {
         var features = Features(x);
-        return (features, fc.forward(features));
+        return (features, fc.call(features));
     }
 
     /// <summary>Logits, N×NumClasses.</summary>
     public override Tensor forward(Tensor x)
     {
         using var features = Features(x);
-        return fc.forward(features);
+        return fc.call(features);
     }
 
     /// <summary>Replaces the head with a freshly initialised one for <paramref name="numClasses"/> classes, keeping the backbone.</summary>
@@ -151,21 +178,28 @@ public sealed class ResNetModel : nn.Module<Tensor, Tensor>
         Config = Config with { NumClasses = numClasses };
     }
 
-    /// <summary>Freezes (or unfreezes) every parameter except the head's.</summary>
-    public void FreezeBackbone(bool freeze = true)
+    /// <summary>
+    /// Freezes the stem and stages 1..<paramref name="stage"/> (all stages: the whole backbone) and unfreezes the rest, so that
+    /// only the later stages and the head train.
+    /// </summary>
+    public void FreezeThrough(int stage)
     {
-        var head = new HashSet<Parameter>(fc.parameters(), ReferenceEqualityComparer.Instance);
-        foreach (var p in parameters())
-            if (!head.Contains(p)) p.requires_grad = !freeze;
+        if (stage < 0 || stage > stages.Length)
+            throw new ArgumentOutOfRangeException(nameof(stage), stage, $"Freeze through stage 0 (nothing) to {stages.Length} (the whole backbone).");
+        var trainable = new HashSet<Parameter>(stages.Cast<nn.Module>().Append(fc).Skip(stage).SelectMany(m => m.parameters()), ReferenceEqualityComparer.Instance);
+        foreach (var p in parameters()) p.requires_grad = stage == 0 || trainable.Contains(p);
     }
+
+    /// <summary>Freezes (or unfreezes) every parameter except the head's.</summary>
+    public void FreezeBackbone(bool freeze = true) => FreezeThrough(freeze ? stages.Length : 0);
 
     /// <inheritdoc/>
     protected override void Dispose(bool disposing)
     {
         if (disposing)
         {
-            conv1.Dispose(); bn1.Dispose(); relu.Dispose(); maxpool?.Dispose();
-            layer1.Dispose(); layer2.Dispose(); layer3.Dispose(); layer4.Dispose();
+            stem.Conv.Dispose(); stem.Norm.Dispose(); relu.Dispose(); maxpool?.Dispose();
+            foreach (var stage in stages) stage.Dispose();
             avgpool.Dispose(); fc.Dispose();
         }
         base.Dispose(disposing);

@@ -5,51 +5,130 @@ using static TorchSharp.torch;
 namespace ResNet.Training.Model;
 
 /// <summary>
-/// The basic residual block of He et al. 2015: conv3×3(stride)-BN-ReLU-conv3×3-BN added to a shortcut, then ReLU.
-/// The shortcut is the identity, or a 1×1 convolution (stride) + BN projection when the stride or the
-/// number of channels changes. Field names equal torchvision's BasicBlock so state dicts cross over.
+/// A convolution and the BatchNorm after it, with the explicit padding <see cref="PaddingMode.SameUpper"/> needs.
+/// The modules stay registered under their torchvision names in the block or model that owns them; this record
+/// is how forward and the ONNX exporter walk them alike.
+/// </summary>
+internal sealed record ConvNorm(Conv2d Conv, TrackedBatchNorm2d Norm, long Stride, PaddingMode Padding)
+{
+    /// <summary>Creates the pair; kernel 3 and 7 pad to keep the size, 1×1 does not pad.</summary>
+    public static ConvNorm Create(long inChannels, long outChannels, long kernel, long stride, PaddingMode padding) =>
+        new(nn.Conv2d(inChannels, outChannels, kernel, stride: stride, padding: StridedPadding.Symmetric(padding, kernel, stride), bias: false),
+            new TrackedBatchNorm2d(outChannels), stride, padding);
+
+    /// <summary>Kernel side.</summary>
+    public long Kernel => Conv.weight!.shape[^1];
+
+    /// <summary>BN(conv(pad(x))).</summary>
+    public Tensor Forward(Tensor x) =>
+        Norm.call(Conv.call(StridedPadding.Apply(x, StridedPadding.Explicit(Padding, Kernel, Stride))));
+}
+
+/// <summary>
+/// A residual block of He et al. 2015. Basic: conv3×3(stride)-BN-ReLU-conv3×3-BN. Bottleneck: conv1×1-BN-ReLU-
+/// conv3×3(stride)-BN-ReLU-conv1×1(×4)-BN. The branch is added to the shortcut (<see cref="ShortcutKind"/>) and
+/// passed through a ReLU. Field names equal torchvision's BasicBlock and Bottleneck so state dicts cross over.
 /// </summary>
 public sealed class ResidualBlock : nn.Module<Tensor, Tensor>
 {
-    private readonly Conv2d conv1;
-    private readonly TrackedBatchNorm2d bn1;
+    private readonly ConvNorm[] branch;
     private readonly ReLU relu;
-    private readonly Conv2d conv2;
-    private readonly TrackedBatchNorm2d bn2;
     private readonly Sequential? downsample;
-    private readonly long[]? conv1Pad;
 
-    /// <summary>Creates a block mapping <paramref name="inChannels"/> to <paramref name="outChannels"/>.</summary>
+    /// <summary>Creates a basic block mapping <paramref name="inChannels"/> to <paramref name="outChannels"/>, with projection shortcuts.</summary>
     public ResidualBlock(long inChannels, long outChannels, long stride = 1, PaddingMode padding = PaddingMode.Symmetric)
-        : base(nameof(ResidualBlock))
+        : this(inChannels, outChannels, stride, padding, BlockKind.Basic, ShortcutKind.Projection)
     {
-        conv1 = nn.Conv2d(inChannels, outChannels, 3, stride: stride, padding: StridedPadding.Symmetric(padding, 3, stride), bias: false);
-        conv1Pad = StridedPadding.Explicit(padding, 3, stride);
-        bn1 = new TrackedBatchNorm2d(outChannels);
-        relu = nn.ReLU(inplace: true);
-        conv2 = nn.Conv2d(outChannels, outChannels, 3, stride: 1, padding: 1, bias: false);
-        bn2 = new TrackedBatchNorm2d(outChannels);
-        if (stride != 1 || inChannels != outChannels)
-            downsample = nn.Sequential(
-                ("0", nn.Conv2d(inChannels, outChannels, 1, stride: stride, bias: false)),
-                ("1", new TrackedBatchNorm2d(outChannels)));
-        RegisterComponents();
     }
 
+    /// <summary>
+    /// Creates a block of <paramref name="kind"/> from <paramref name="inChannels"/> to a stage of <paramref name="width"/>
+    /// filters (a bottleneck outputs <see cref="ResNetConfig.BottleneckExpansion"/>× as many).
+    /// </summary>
+    public ResidualBlock(long inChannels, long width, long stride, PaddingMode padding, BlockKind kind, ShortcutKind shortcut)
+        : base(nameof(ResidualBlock))
+    {
+        OutChannels = kind == BlockKind.Bottleneck ? width * ResNetConfig.BottleneckExpansion : width;
+        Stride = stride;
+        branch = kind == BlockKind.Bottleneck
+            ? [ConvNorm.Create(inChannels, width, 1, 1, padding), ConvNorm.Create(width, width, 3, stride, padding), ConvNorm.Create(width, OutChannels, 1, 1, padding)]
+            : [ConvNorm.Create(inChannels, width, 3, stride, padding), ConvNorm.Create(width, width, 3, 1, padding)];
+        for (int i = 0; i < branch.Length; i++)
+        {
+            register_module($"conv{i + 1}", branch[i].Conv);
+            register_module($"bn{i + 1}", branch[i].Norm);
+        }
+        relu = nn.ReLU(inplace: true);
+        register_module("relu", relu);
+        bool reshapes = stride != 1 || inChannels != OutChannels;
+        Shortcut = shortcut == ShortcutKind.None ? BlockShortcut.None
+            : !reshapes ? BlockShortcut.Identity
+            : shortcut == ShortcutKind.ZeroPad ? BlockShortcut.ZeroPad
+            : BlockShortcut.Projection;
+        if (Shortcut == BlockShortcut.ZeroPad && OutChannels < inChannels)
+            throw new ArgumentException($"A zero-padding shortcut cannot reduce {inChannels} channels to {OutChannels}.");
+        if (Shortcut == BlockShortcut.Projection)
+        {
+            Projection = ConvNorm.Create(inChannels, OutChannels, 1, stride, padding);
+            downsample = nn.Sequential(("0", Projection.Conv), ("1", Projection.Norm));
+            register_module("downsample", downsample);
+        }
+        ZeroChannels = Shortcut == BlockShortcut.ZeroPad ? OutChannels - inChannels : 0;
+    }
+
+    /// <summary>How this block's shortcut is computed.</summary>
+    internal enum BlockShortcut { None, Identity, Projection, ZeroPad }
+
+    /// <summary>This block's shortcut.</summary>
+    internal BlockShortcut Shortcut { get; }
+
+    /// <summary>The residual branch's convolutions in order; ReLU follows every one but the last.</summary>
+    internal IReadOnlyList<ConvNorm> Branch => branch;
+
+    /// <summary>The 1×1 projection of <see cref="BlockShortcut.Projection"/> shortcuts.</summary>
+    internal ConvNorm? Projection { get; }
+
+    /// <summary>Zero channels a <see cref="BlockShortcut.ZeroPad"/> shortcut appends.</summary>
+    internal long ZeroChannels { get; }
+
+    /// <summary>Stride of the block (1 or 2).</summary>
+    internal long Stride { get; }
+
+    /// <summary>Channels the block outputs.</summary>
+    public long OutChannels { get; }
+
     /// <summary>True when the shortcut is a 1×1 projection rather than the identity.</summary>
-    public bool HasProjection => downsample is not null;
+    public bool HasProjection => Shortcut == BlockShortcut.Projection;
 
     /// <summary>The BatchNorm that closes the residual branch (zero-initialised on request).</summary>
-    internal TrackedBatchNorm2d LastNorm => bn2;
+    internal TrackedBatchNorm2d LastNorm => branch[^1].Norm;
+
+    /// <summary>Option A's shortcut: every stride-th pixel, then zero channels after the input's.</summary>
+    internal static Tensor ZeroPadShortcut(Tensor x, long stride, long zeroChannels)
+    {
+        var y = stride == 1 ? x : x[.., .., TensorIndex.Slice(null, null, stride), TensorIndex.Slice(null, null, stride)];
+        return nn.functional.pad(y, [0, 0, 0, 0, 0, zeroChannels]);
+    }
 
     /// <inheritdoc/>
     public override Tensor forward(Tensor x)
     {
         using var scope = NewDisposeScope();
-        var identity = downsample is null ? x : downsample.forward(x);
-        var y = relu.forward(bn1.forward(conv1.forward(StridedPadding.Apply(x, conv1Pad))));
-        y = bn2.forward(conv2.forward(y));
-        return relu.forward(y.add_(identity)).MoveToOuterDisposeScope();
+        var y = x;
+        for (int i = 0; i < branch.Length; i++)
+        {
+            y = branch[i].Forward(y);
+            if (i < branch.Length - 1) y = relu.call(y);
+        }
+        var shortcut = Shortcut switch
+        {
+            BlockShortcut.Identity => x,
+            BlockShortcut.Projection => downsample!.call(x),
+            BlockShortcut.ZeroPad => ZeroPadShortcut(x, Stride, ZeroChannels),
+            _ => null,
+        };
+        if (shortcut is not null) y = y.add_(shortcut);
+        return relu.call(y).MoveToOuterDisposeScope();
     }
 
     /// <inheritdoc/>
@@ -57,7 +136,8 @@ public sealed class ResidualBlock : nn.Module<Tensor, Tensor>
     {
         if (disposing)
         {
-            conv1.Dispose(); bn1.Dispose(); relu.Dispose(); conv2.Dispose(); bn2.Dispose();
+            foreach (var step in branch) { step.Conv.Dispose(); step.Norm.Dispose(); }
+            relu.Dispose();
             downsample?.Dispose();
         }
         base.Dispose(disposing);

@@ -7,14 +7,15 @@ internal static class StridedPadding
 {
     /// <summary>Padding the layer itself applies (symmetric), given its kernel.</summary>
     public static long Symmetric(PaddingMode mode, long kernel, long stride) =>
-        mode == PaddingMode.SameUpper && stride > 1 ? 0 : kernel / 2;
+        mode != PaddingMode.Symmetric && stride > 1 ? 0 : kernel / 2;
 
     /// <summary>Explicit (left, right, top, bottom) padding applied before the layer, or null when none is needed.</summary>
     public static long[]? Explicit(PaddingMode mode, long kernel, long stride)
     {
-        if (mode != PaddingMode.SameUpper || stride == 1) return null;
+        if (mode == PaddingMode.Symmetric || stride == 1) return null;
         long total = Math.Max(kernel - stride, 0);
-        long before = total / 2, after = total - before;
+        long smaller = total / 2, larger = total - smaller;
+        var (before, after) = mode == PaddingMode.SameLower ? (larger, smaller) : (smaller, larger);
         return total == 0 ? null : [before, after, before, after];
     }
 

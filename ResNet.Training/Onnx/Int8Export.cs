@@ -1,5 +1,7 @@
+using Google.Protobuf;
 using ResNet.Training.Imaging;
 using ResNet.Training.Model;
+using ResNet.Training.Training;
 using ResNet.Training.Weights;
 
 namespace ResNet.Training.Onnx;
@@ -20,7 +22,7 @@ public static class Int8Export
     {
         var proto = OnnxExporter.Build(model, card, options);
         var quantized = Int8Quantizer.Quantize(proto, Batches(Spread(calibrationFiles, count), card.Preprocessing.Validated(), options.WithPreprocessing), weights);
-        OnnxExporter.Write(quantized, path);
+        AtomicFile.Write(path, quantized.WriteTo);
         return OnnxModelInfo.FromProto(quantized, path);
     }
 

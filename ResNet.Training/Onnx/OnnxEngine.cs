@@ -1,3 +1,4 @@
+using ResNet.Training.Native;
 using Microsoft.ML.OnnxRuntime;
 using ResNet.Training.Engines;
 using ResNet.Training.Weights;
@@ -6,11 +7,15 @@ namespace ResNet.Training.Onnx;
 
 /// <summary>
 /// Runs an ONNX model written by <see cref="OnnxExporter"/> with ONNX Runtime, on the CPU or (with the
-/// <c>Microsoft.ML.OnnxRuntime.Gpu</c> package) a CUDA GPU. The card comes back from the model's metadata.
+/// <c>Microsoft.ML.OnnxRuntime.Gpu</c> package) a CUDA GPU. The card comes back from the model's metadata. This is the
+/// one place that creates ONNX Runtime sessions for the command line, the ML.NET transforms and the notebooks: it
+/// chooses the execution provider (<see cref="DeviceChoice"/>, GPU id, CPU fallback), sets the session options, and
+/// reports what it chose in <see cref="Device"/>, <see cref="FallbackReason"/> and <see cref="Description"/>.
 /// <para>
-/// <see cref="Run"/> takes normalised Crop² input like every <see cref="IResNetEngine"/>. A model exported with
-/// preprocessing baked in takes 0–255 Resize² planes instead: feed those to <see cref="RunResized"/>; <see cref="Run"/>
-/// refuses such a model, because normalised pixels cannot be turned back into the 0–255 planes exactly.
+/// <see cref="Run"/> takes normalised Crop² input like every <see cref="IResNetEngine"/>; <see cref="RunResized"/> takes
+/// 0–255 Resize² planes and works for every model (cropped and normalised inside the graph when the model was exported
+/// with preprocessing, in C# otherwise). <see cref="Run"/> refuses a model with preprocessing baked in, because
+/// normalised pixels cannot be turned back into the 0–255 planes exactly.
 /// </para>
 /// </summary>
 public sealed class OnnxEngine : IResNetEngine
@@ -21,12 +26,14 @@ public sealed class OnnxEngine : IResNetEngine
     private readonly string source;
     private static readonly string[] OutputNames = [OnnxNames.Features, OnnxNames.Logits];
 
-    private OnnxEngine(InferenceSession session, OnnxModelInfo info, string source, string device)
+    private OnnxEngine(InferenceSession session, OnnxModelInfo info, string source, string device, string? fallbackReason)
     {
         this.session = session;
         this.source = source;
         Info = info;
-        Description = $"ONNX Runtime {OrtEnv.Instance().GetVersionString()} on {device}";
+        Device = device;
+        FallbackReason = fallbackReason;
+        Description = $"{info.Card.Architecture.Describe()}, ONNX Runtime {OrtEnv.Instance().GetVersionString()} on {device}{(fallbackReason is null ? "" : " (CUDA unavailable, fell back)")}";
     }
 
     /// <summary>
@@ -36,25 +43,33 @@ public sealed class OnnxEngine : IResNetEngine
     /// change the card read from the metadata (class names; preprocessing outside the graph, see <see cref="OnnxModelInfo.WithCard"/>).
     /// </summary>
     public static OnnxEngine Open(string path, DeviceChoice device = DeviceChoice.Auto, int gpuId = 0, bool fallbackToCpu = false,
-        Func<ModelCard, ModelCard>? adjustCard = null)
+        Func<ModelCard, ModelCard>? adjustCard = null) =>
+        FromBytes(OnnxModelInfo.ReadBytes(path), path, device, gpuId, fallbackToCpu, adjustCard);
+
+    /// <summary>
+    /// Opens a model held in memory (e.g. one exported in this process); <paramref name="source"/> names it in messages.
+    /// The other parameters are those of <see cref="Open"/>.
+    /// </summary>
+    public static OnnxEngine FromBytes(byte[] model, string source, DeviceChoice device = DeviceChoice.Auto, int gpuId = 0,
+        bool fallbackToCpu = false, Func<ModelCard, ModelCard>? adjustCard = null)
     {
         if (gpuId < 0) throw new ArgumentException($"GPU id must be 0 or more, not {gpuId}.");
-        var bytes = OnnxModelInfo.ReadBytes(path);
-        var (info, _) = OnnxModelInfo.Parse(bytes, path);
+        NativeBackends.EnsureOnnxRuntime();
+        var (info, _) = OnnxModelInfo.Parse(model, source);
         if (adjustCard is not null)
-            info = info.WithCard(adjustCard(info.Card), path);
+            info = info.WithCard(adjustCard(info.Card), source);
+        string? why = null;
         if (device != DeviceChoice.Cpu)
         {
-            string? why = null;
             if (!OrtEnv.Instance().GetAvailableProviders().Contains(CudaProvider))
-                why = "this build references ONNX Runtime's CPU package; build with -p:TorchBackend=cuda, which references Microsoft.ML.OnnxRuntime.Gpu";
+                why = "the app references ONNX Runtime's CPU package; reference Microsoft.ML.OnnxRuntime.Gpu instead";
             else
             {
                 try
                 {
-                    using var options = new SessionOptions();
+                    using var options = CreateOptions();
                     options.AppendExecutionProvider_CUDA(gpuId);
-                    return new OnnxEngine(new InferenceSession(bytes, options), info, path, $"cuda:{gpuId}");
+                    return new OnnxEngine(new InferenceSession(model, options), info, source, $"cuda:{gpuId}", null);
                 }
                 catch (OnnxRuntimeException e)
                 {
@@ -63,12 +78,23 @@ public sealed class OnnxEngine : IResNetEngine
                 }
             }
             if (device == DeviceChoice.Cuda && !fallbackToCpu)
-                throw new InvalidOperationException($"CUDA was requested for {path} but is unavailable ({why}). Choose --device cpu or auto, or allow the CPU fallback.");
+                throw new InvalidOperationException($"CUDA was requested for {source} but is unavailable ({why}). Choose the CPU or Auto device, or allow the CPU fallback.");
         }
-        using var cpuOptions = new SessionOptions();
-        // An explicit CUDA request that fell back says so, so logs show where the run really happened.
-        return new OnnxEngine(CreateSession(bytes, cpuOptions, path), info, path, device == DeviceChoice.Cuda ? "cpu (CUDA unavailable, fell back)" : "cpu");
+        using var cpuOptions = CreateOptions();
+        // An explicit CUDA request that fell back says so (FallbackReason, Description), so logs show where the run really happened.
+        return new OnnxEngine(CreateSession(model, cpuOptions, source), info, source, "cpu", device == DeviceChoice.Cuda ? why : null);
     }
+
+    /// <summary>
+    /// The session options of every engine: all graph optimisations, operators run one after another, and ONNX
+    /// Runtime's default thread pool inside each operator (one thread per physical core), because each call carries a
+    /// whole batch.
+    /// </summary>
+    private static SessionOptions CreateOptions() => new()
+    {
+        GraphOptimizationLevel = GraphOptimizationLevel.ORT_ENABLE_ALL,
+        ExecutionMode = ExecutionMode.ORT_SEQUENTIAL,
+    };
 
     private static InferenceSession CreateSession(byte[] bytes, SessionOptions options, string path)
     {
@@ -82,13 +108,19 @@ public sealed class OnnxEngine : IResNetEngine
         }
     }
 
+    /// <summary>Where the model runs: <c>cpu</c> or <c>cuda:N</c>.</summary>
+    public string Device { get; }
+
+    /// <summary>Why CUDA was not used although it was asked for explicitly and the CPU fallback was allowed; null otherwise.</summary>
+    public string? FallbackReason { get; }
+
     /// <summary>What the model file holds (card, baked-in preprocessing, opset).</summary>
     public OnnxModelInfo Info { get; }
 
     /// <inheritdoc/>
     public ModelCard Card => Info.Card;
 
-    /// <summary>True when the model takes 0–255 Resize² planes (<see cref="RunResized"/>) rather than normalised Crop² input.</summary>
+    /// <summary>True when the model crops and normalises inside its graph: its input is 0–255 Resize² planes rather than normalised Crop² input.</summary>
     public bool WithPreprocessing => Info.WithPreprocessing;
 
     /// <inheritdoc/>
@@ -99,21 +131,13 @@ public sealed class OnnxEngine : IResNetEngine
     {
         if (Info.WithPreprocessing)
             throw new InvalidOperationException(
-                $"{source} has preprocessing baked in: it takes 0–255 RGB planes of {Info.InputSide}×{Info.InputSide} (RunResized), not normalised {Card.Preprocessing.Crop}×{Card.Preprocessing.Crop} input. Export without --with-preprocessing for this use.");
+                $"{source} has preprocessing baked in: it takes 0–255 RGB planes of {Info.InputSide}×{Info.InputSide} (RunResized), not normalised {Card.Preprocessing.Crop}×{Card.Preprocessing.Crop} input. Export it without preprocessing (WithPreprocessing = false) for this use.");
         return Forward(input, batchSize);
     }
 
-    /// <summary>
-    /// Runs <paramref name="batchSize"/> images given as 3×Resize×Resize planes of 0–255 RGB values (what
-    /// <see cref="Imaging.ImageLoader"/> and ML.NET's ResizeImages + ExtractPixels give) through a model exported with preprocessing.
-    /// </summary>
-    public EngineOutput RunResized(ReadOnlySpan<float> pixels, int batchSize)
-    {
-        if (!Info.WithPreprocessing)
-            throw new InvalidOperationException(
-                $"{source} takes normalised {Card.Preprocessing.Crop}×{Card.Preprocessing.Crop} input (Run), not 0–255 planes: it was exported without --with-preprocessing.");
-        return Forward(pixels, batchSize);
-    }
+    /// <inheritdoc/>
+    public EngineOutput RunResized(ReadOnlySpan<float> pixels, int batchSize) =>
+        Info.WithPreprocessing ? Forward(pixels, batchSize) : Forward(Card.Preprocessing.CropAndNormaliseBatch(pixels, batchSize), batchSize);
 
     private EngineOutput Forward(ReadOnlySpan<float> input, int batchSize)
     {

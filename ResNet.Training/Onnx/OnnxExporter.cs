@@ -4,6 +4,7 @@ using System.Text.Json;
 using Google.Protobuf;
 using Onnx;
 using ResNet.Training.Model;
+using ResNet.Training.Training;
 using ResNet.Training.Weights;
 using TorchSharp;
 using TorchSharp.Modules;
@@ -24,25 +25,8 @@ public static class OnnxExporter
     public static OnnxModelInfo Export(ResNetModel model, ModelCard card, string path, OnnxExportOptions options)
     {
         var proto = Build(model, card, options);
-        Write(proto, path);
+        AtomicFile.Write(path, proto.WriteTo);
         return OnnxModelInfo.FromProto(proto, path);
-    }
-
-    /// <summary>Writes <paramref name="proto"/> to <paramref name="path"/> through a temporary file, so a failure leaves no half-written model.</summary>
-    internal static void Write(ModelProto proto, string path)
-    {
-        Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(path))!);
-        string tmp = path + ".tmp";
-        try
-        {
-            using (var stream = File.Create(tmp))
-                proto.WriteTo(stream);
-            File.Move(tmp, path, overwrite: true);
-        }
-        finally
-        {
-            File.Delete(tmp);
-        }
     }
 
     /// <summary>Exports the weights file <paramref name="weightsPath"/> (with its card, see <see cref="WeightsFile.Load"/>) to <paramref name="path"/>.</summary>
@@ -63,7 +47,7 @@ public static class OnnxExporter
         if (card.ClassNames.Length != 0 && card.ClassNames.Length != config.NumClasses)
             throw new ArgumentException($"The card has {card.ClassNames.Length} class names but the model {config.NumClasses} classes.");
         card = card with { Architecture = config };
-        var modules = model.named_modules().ToDictionary(m => m.name, m => m.module);
+        var names = ModuleNames(model);
         var g = new OnnxGraphBuilder("resnet");
 
         int side = options.WithPreprocessing ? prep.Resize : prep.Crop;
@@ -72,27 +56,13 @@ public static class OnnxExporter
         if (options.WithPreprocessing)
             x = Preprocess(g, x, prep);
 
-        // Stem.
-        bool imageNet = config.Stem == StemKind.ImageNet;
-        x = ConvBn(g, modules, "conv1", "bn1", x, imageNet ? 2 : 1, Pads(config.Padding, imageNet ? 7 : 3, imageNet ? 2 : 1));
+        // The graph follows the modules the model itself runs: stem, then each block's branch and shortcut.
+        x = ConvBn(g, names, model.StemLayer, x);
         x = g.Node("Relu", "relu", [x]);
-        if (imageNet)
+        if (model.HasMaxPool)
             x = g.Node("MaxPool", "maxpool", [x], Ints("kernel_shape", 3, 3), Ints("strides", 2, 2), Ints("pads", Pads(config.Padding, 3, 2)));
-
-        // Stages: the first block of stages 2–4 halves the resolution.
-        for (int s = 0; s < config.BlocksPerStage.Length; s++)
-            for (int b = 0; b < config.BlocksPerStage[s]; b++)
-            {
-                string name = $"layer{s + 1}.{b}";
-                long stride = s > 0 && b == 0 ? 2 : 1;
-                var y = ConvBn(g, modules, $"{name}.conv1", $"{name}.bn1", x, stride, Pads(config.Padding, 3, stride));
-                y = g.Node("Relu", $"{name}.relu1", [y]);
-                y = ConvBn(g, modules, $"{name}.conv2", $"{name}.bn2", y, 1, Pads(config.Padding, 3, 1));
-                var identity = modules.ContainsKey($"{name}.downsample.0")
-                    ? ConvBn(g, modules, $"{name}.downsample.0", $"{name}.downsample.1", x, stride, Pads(config.Padding, 1, stride))
-                    : x;
-                x = g.Node("Relu", $"{name}.relu2", [g.Node("Add", $"{name}.add", [y, identity])]);
-            }
+        foreach (var block in model.Blocks)
+            x = Block(g, names, block, x);
 
         // Head: global average pooling, flatten, fully connected (y = x·Wᵀ + b).
         x = g.Node("GlobalAveragePool", "avgpool", [x]);
@@ -114,7 +84,7 @@ public static class OnnxExporter
             IrVersion = OnnxExportOptions.IrVersionFor(options.Opset),
             ProducerName = OnnxNames.Producer,
             ProducerVersion = typeof(OnnxExporter).Assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion ?? "",
-            DocString = $"ResNet ({string.Join("-", config.BlocksPerStage)} blocks, {config.Stem} stem, {config.NumClasses} classes) exported from TorchSharp; BatchNorm folded into the convolutions.",
+            DocString = $"{config.Describe()} exported from TorchSharp; BatchNorm folded into the convolutions.",
             Graph = g.Graph,
         };
         proto.OpsetImport.Add(new OperatorSetIdProto { Domain = "", Version = options.Opset });
@@ -123,7 +93,7 @@ public static class OnnxExporter
         return proto;
     }
 
-    /// <summary>Centre crop (Slice) from Resize² to Crop², then x·1/(255·std) − mean/std: the same float32 arithmetic as <see cref="Imaging.Preprocessing.CropAndNormalise(ReadOnlySpan{float})"/>.</summary>
+    /// <summary>Centre crop (Slice) from Resize² to Crop², minus the mean image when there is one, then x·1/(255·std) − mean/std: the same float32 arithmetic as <see cref="Imaging.Preprocessing.CropAndNormalise(ReadOnlySpan{float})"/>.</summary>
     private static string Preprocess(OnnxGraphBuilder g, string x, Imaging.Preprocessing prep)
     {
         long offset = prep.CropOffset;
@@ -131,26 +101,65 @@ public static class OnnxExporter
             g.Int64Initializer("crop.starts", [offset, offset]),
             g.Int64Initializer("crop.ends", [offset + prep.Crop, offset + prep.Crop]),
             g.Int64Initializer("crop.axes", [2L, 3L])]);
+        if (prep.MeanImage is { } meanImage)
+            x = g.Node("Sub", "subtract_mean_image", [x, g.Initializer("mean_image", meanImage, 1, 3, prep.Crop, prep.Crop)]);
         var (scale, shift) = prep.Normalisation;
         x = g.Node("Mul", "normalise.scale", [x, g.Initializer("normalise.scale_factor", scale, 1, 3, 1, 1)]);
         return g.Node("Sub", "normalise", [x, g.Initializer("normalise.shift", shift, 1, 3, 1, 1)]);
     }
 
-    /// <summary>A convolution with its BatchNorm folded in (see <see cref="BatchNormFolding"/>).</summary>
-    private static string ConvBn(OnnxGraphBuilder g, Dictionary<string, torch.nn.Module> modules, string convName, string bnName, string x, long stride, long[] pads)
+    /// <summary>Every module's qualified name (its state-dict prefix), which names the nodes and initializers.</summary>
+    private static Dictionary<torch.nn.Module, string> ModuleNames(ResNetModel model) =>
+        model.named_modules().ToDictionary(m => m.module, m => m.name); // modules compare by reference
+
+    /// <summary>One residual block: the branch (ReLU between its convolutions), the shortcut, the sum and its ReLU.</summary>
+    private static string Block(OnnxGraphBuilder g, Dictionary<torch.nn.Module, string> names, ResidualBlock block, string x)
     {
-        if (!modules.TryGetValue(convName, out var c) || c is not Conv2d conv || !modules.TryGetValue(bnName, out var n) || n is not TrackedBatchNorm2d bn)
-            throw new ArgumentException($"The model has no convolution '{convName}' followed by BatchNorm '{bnName}'.");
-        var (weight, bias) = BatchNormFolding.Fold(conv.weight!, bn);
-        var shape = conv.weight!.shape;
+        string name = names[block];
+        var y = x;
+        for (int i = 0; i < block.Branch.Count; i++)
+        {
+            y = ConvBn(g, names, block.Branch[i], y);
+            if (i < block.Branch.Count - 1) y = g.Node("Relu", $"{name}.relu{i + 1}", [y]);
+        }
+        string? shortcut = block.Shortcut switch
+        {
+            ResidualBlock.BlockShortcut.Identity => x,
+            ResidualBlock.BlockShortcut.Projection => ConvBn(g, names, block.Projection!, x),
+            ResidualBlock.BlockShortcut.ZeroPad => ZeroPadShortcut(g, name, x, block.Stride, block.ZeroChannels),
+            _ => null,
+        };
+        if (shortcut is not null) y = g.Node("Add", $"{name}.add", [y, shortcut]);
+        return g.Node("Relu", $"{name}.relu", [y]);
+    }
+
+    /// <summary>Option A's shortcut as <see cref="ResidualBlock"/> computes it: every stride-th pixel (Slice), zero channels appended (Pad).</summary>
+    private static string ZeroPadShortcut(OnnxGraphBuilder g, string name, string x, long stride, long zeroChannels)
+    {
+        if (stride != 1)
+            x = g.Node("Slice", $"{name}.shortcut.subsample", [x,
+                g.Int64Initializer($"{name}.shortcut.starts", [0L, 0L]),
+                g.Int64Initializer($"{name}.shortcut.ends", [long.MaxValue, long.MaxValue]),
+                g.Int64Initializer($"{name}.shortcut.axes", [2L, 3L]),
+                g.Int64Initializer($"{name}.shortcut.steps", [stride, stride])]);
+        // ONNX pads: all begins (N, C, H, W), then all ends.
+        return g.Node("Pad", $"{name}.shortcut", [x, g.Int64Initializer($"{name}.shortcut.pads", [0L, 0L, 0L, 0L, 0L, zeroChannels, 0L, 0L])]);
+    }
+
+    /// <summary>A convolution with its BatchNorm folded in (see <see cref="BatchNormFolding"/>).</summary>
+    private static string ConvBn(OnnxGraphBuilder g, Dictionary<torch.nn.Module, string> names, ConvNorm layer, string x)
+    {
+        string convName = names[layer.Conv];
+        var (weight, bias) = BatchNormFolding.Fold(layer.Conv.weight!, layer.Norm);
+        var shape = layer.Conv.weight!.shape;
         return g.Node("Conv", convName,
             [x, g.Initializer($"{convName}.weight", weight, shape), g.Initializer($"{convName}.bias", bias, shape[0])],
-            Ints("kernel_shape", shape[2], shape[3]), Ints("strides", stride, stride), Ints("pads", pads));
+            Ints("kernel_shape", shape[2], shape[3]), Ints("strides", layer.Stride, layer.Stride), Ints("pads", Pads(layer.Padding, layer.Kernel, layer.Stride)));
     }
 
     /// <summary>
     /// ONNX pads (top, left, bottom, right) equal to what <see cref="ResNetModel"/> does: the layer's own symmetric
-    /// padding plus, for <see cref="PaddingMode.SameUpper"/>, the explicit asymmetric padding applied before it.
+    /// padding plus, for <see cref="PaddingMode.SameUpper"/> and <see cref="PaddingMode.SameLower"/>, the explicit asymmetric padding applied before it.
     /// </summary>
     internal static long[] Pads(PaddingMode mode, long kernel, long stride)
     {
@@ -175,3 +184,4 @@ public static class OnnxExporter
             yield return (OnnxNames.Metadata.SourceSha256, sha);
     }
 }
+

@@ -5,9 +5,15 @@ using Onnx;
 namespace ResNet.Training.Onnx;
 
 /// <summary>Appends nodes, initializers and typed inputs/outputs to an ONNX graph; value names are the node names.</summary>
-internal sealed class OnnxGraphBuilder(string graphName)
+internal sealed class OnnxGraphBuilder
 {
-    public GraphProto Graph { get; } = new() { Name = graphName };
+    /// <summary>Starts an empty graph.</summary>
+    public OnnxGraphBuilder(string graphName) => Graph = new GraphProto { Name = graphName };
+
+    /// <summary>Appends to an existing graph (e.g. one read from a file).</summary>
+    public OnnxGraphBuilder(GraphProto graph) => Graph = graph;
+
+    public GraphProto Graph { get; }
 
     /// <summary>Adds a float32 constant.</summary>
     public string Initializer(string name, float[] data, params long[] dims)
@@ -28,6 +34,13 @@ internal sealed class OnnxGraphBuilder(string graphName)
         tensor.Dims.Add(data.Length);
         tensor.Int64Data.AddRange(data);
         Graph.Initializer.Add(tensor);
+        return name;
+    }
+
+    /// <summary>Adds an int64 scalar constant (an index that removes the axis it gathers from).</summary>
+    public string Int64Scalar(string name, long value)
+    {
+        Graph.Initializer.Add(new TensorProto { Name = name, DataType = (int)TensorProto.Types.DataType.Int64, Int64Data = { value } });
         return name;
     }
 

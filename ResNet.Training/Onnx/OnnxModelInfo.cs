@@ -97,7 +97,7 @@ public sealed record OnnxModelInfo
         var p = card.Preprocessing.Validated();
         if (WithPreprocessing && (p.Resize != fixedPrep.Resize || p.Crop != fixedPrep.Crop || !p.Mean.SequenceEqual(fixedPrep.Mean) || !p.Std.SequenceEqual(fixedPrep.Std)))
             throw new ArgumentException(
-                $"{source} has its preprocessing baked in (resize {fixedPrep.Resize}, crop {fixedPrep.Crop}, mean {string.Join(",", fixedPrep.Mean)}, std {string.Join(",", fixedPrep.Std)}), so it cannot be changed; export without --with-preprocessing to choose it at run time.");
+                $"{source} has its preprocessing baked in (resize {fixedPrep.Resize}, crop {fixedPrep.Crop}, mean {string.Join(",", fixedPrep.Mean)}, std {string.Join(",", fixedPrep.Std)}), so it cannot be changed; export it without preprocessing (WithPreprocessing = false) to choose it at run time.");
         if (p.Crop != fixedPrep.Crop)
             throw new ArgumentException($"{source} takes {fixedPrep.Crop}×{fixedPrep.Crop} input; the crop cannot be changed to {p.Crop}.");
         return this with { Card = card with { Architecture = fixedArch } };

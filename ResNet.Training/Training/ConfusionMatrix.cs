@@ -23,12 +23,12 @@ public sealed class ConfusionMatrix(int classes)
     public double F1(int c) { double p = Precision(c), r = Recall(c); return p + r == 0 ? 0 : 2 * p * r / (p + r); }
 
     /// <summary>Writes a per-class report: class, support, correct, precision, recall, F1.</summary>
-    public void WriteReport(string path, IReadOnlyList<string> classNames)
+    public void WriteReport(string path, IReadOnlyList<string> classNames) => AtomicFile.Write(path, stream =>
     {
-        using var w = new StreamWriter(path);
+        using var w = new StreamWriter(stream, leaveOpen: true);
         w.WriteLine("class,support,correct,precision,recall,f1");
         for (int c = 0; c < classes; c++)
             w.WriteLine(FormattableString.Invariant(
                 $"{Csv.Quote(classNames[c])},{Support(c)},{Counts[c, c]},{Precision(c):F4},{Recall(c):F4},{F1(c):F4}"));
-    }
+    });
 }

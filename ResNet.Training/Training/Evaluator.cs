@@ -21,13 +21,12 @@ public static class Evaluator
         try
         {
             var loader = new DataLoader(dataset, batchSize, train: false, workers: workers);
-            int size = dataset.Preprocessing.Crop;
             foreach (var batch in loader.Epoch(0, cancellation: cancellation))
             {
                 cancellation.ThrowIfCancellationRequested();
                 using var scope = NewDisposeScope();
                 using var noGrad = no_grad();
-                var x = tensor(batch.Inputs, [batch.Count, 3, size, size]).to(device);
+                var x = tensor(batch.Inputs, [batch.Count, .. dataset.SampleShape]).to(device);
                 var y = tensor(batch.Labels).to(device);
                 var logits = model.forward(x);
                 lossSum += nn.functional.cross_entropy(logits, y, reduction: nn.Reduction.Sum).item<float>();

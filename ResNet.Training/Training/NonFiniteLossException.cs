@@ -5,7 +5,7 @@ public sealed class NonFiniteLossException(int epoch, int step, double learningR
     : Exception(FormattableString.Invariant(
         $"the training loss became {loss} at epoch {epoch}, step {step} (learning rate {learningRate:G4}); stopped. ") +
         (lastCheckpoint is null ? "No checkpoint had been written yet. " : $"The last good checkpoint, {lastCheckpoint}, is intact. ") +
-        "Try a lower --lr, a longer --warmup or --clip-grad, and check the data for bad values.")
+        "Try a lower LearningRate, a longer WarmupEpochs or a ClipGradNorm, and check the data for bad values.")
 {
     /// <summary>1-based epoch of the bad step.</summary>
     public int Epoch { get; } = epoch;

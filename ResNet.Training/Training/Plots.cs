@@ -3,10 +3,17 @@ using OxyPlot.Axes;
 using OxyPlot.Legends;
 using OxyPlot.Series;
 using OxyPlot.SkiaSharp;
+using SkiaSharp;
 
 namespace ResNet.Training.Training;
 
-/// <summary>PNG charts of a run: loss and accuracy per epoch, and a confusion-matrix heat map.</summary>
+/// <summary>An image file and the caption drawn under it in <see cref="Plots.ImageGrid"/>; lines split at '\n'.</summary>
+/// <param name="Path">A PNG, JPEG or BMP file.</param>
+/// <param name="Caption">The text under the image.</param>
+/// <param name="Highlight">Draws the caption in red (e.g. a wrong prediction) instead of black.</param>
+public sealed record CaptionedImage(string Path, string Caption, bool Highlight = false);
+
+/// <summary>PNG charts of a run (loss and accuracy per epoch, a confusion-matrix heat map) and of images (a captioned grid).</summary>
 public static class Plots
 {
     /// <summary>Writes <c>loss.png</c> and <c>accuracy.png</c> into <paramref name="runDirectory"/>; returns their paths.</summary>
@@ -28,6 +35,14 @@ public static class Plots
 
     /// <summary>Writes a confusion-matrix heat map (rows: true class, columns: predicted; cells: counts).</summary>
     public static void WriteConfusion(string path, ConfusionMatrix confusion, IReadOnlyList<string> classNames, string title)
+    {
+        string tmp = path + ".tmp";
+        File.WriteAllBytes(tmp, ConfusionPng(confusion, classNames, title));
+        File.Move(tmp, path, overwrite: true);
+    }
+
+    /// <summary>The confusion-matrix heat map of <see cref="WriteConfusion"/> as PNG bytes (for a notebook's <c>DisplayAs("image/png")</c>).</summary>
+    public static byte[] ConfusionPng(ConfusionMatrix confusion, IReadOnlyList<string> classNames, string title)
     {
         int n = confusion.Classes;
         var model = new PlotModel { Title = title, Background = OxyColors.White };
@@ -51,7 +66,53 @@ public static class Plots
             CoordinateDefinition = HeatMapCoordinateDefinition.Center,
         });
         int side = Math.Clamp(120 + 60 * n, 500, 1600);
-        Export(model, path, side + 120, side);
+        return Png(model, side + 120, side);
+    }
+
+    /// <summary>Renders <paramref name="model"/> as PNG bytes.</summary>
+    public static byte[] Png(PlotModel model, int width, int height)
+    {
+        using var stream = new MemoryStream();
+        // Text shaping would need HarfBuzz's native library, which is not shipped for Linux; plain text rendering suffices here.
+        new PngExporter { Width = width, Height = height, UseTextShaping = false }.Export(model, stream);
+        return stream.ToArray();
+    }
+
+    /// <summary>
+    /// A grid of images, each scaled to <paramref name="cellSize"/> pixels (nearest neighbour, so small images stay
+    /// sharp) with its caption underneath, as PNG bytes.
+    /// </summary>
+    /// <param name="images">The images and their captions, row by row.</param>
+    /// <param name="columns">Images per row.</param>
+    /// <param name="cellSize">Side of each drawn image in pixels.</param>
+    public static byte[] ImageGrid(IReadOnlyList<CaptionedImage> images, int columns = 6, int cellSize = 96)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(columns, 1);
+        ArgumentOutOfRangeException.ThrowIfLessThan(cellSize, 16);
+        const float fontSize = 13, pad = 6;
+        int lines = images.Count == 0 ? 0 : images.Max(i => i.Caption.Split('\n').Length);
+        int cellWidth = (int)Math.Max(cellSize + 2 * pad, 150), cellHeight = (int)(cellSize + 2 * pad + lines * (fontSize + 3));
+        int rows = (images.Count + columns - 1) / columns;
+        using var surface = SKSurface.Create(new SKImageInfo(Math.Max(1, columns * cellWidth), Math.Max(1, rows * cellHeight)));
+        var canvas = surface.Canvas;
+        canvas.Clear(SKColors.White);
+        using var text = new SKPaint { IsAntialias = true, TextSize = fontSize, Typeface = SKTypeface.Default };
+        using var pixels = new SKPaint { FilterQuality = SKFilterQuality.None };
+        for (int i = 0; i < images.Count; i++)
+        {
+            float x = i % columns * cellWidth, y = i / columns * cellHeight;
+            using (var bitmap = SKBitmap.Decode(images[i].Path)
+                ?? throw new InvalidDataException($"{images[i].Path}: not a PNG, JPEG or BMP image that SkiaSharp can decode."))
+            using (var image = SKImage.FromBitmap(bitmap))
+                canvas.DrawImage(image, SKRect.Create(x + (cellWidth - cellSize) / 2f, y + pad, cellSize, cellSize), pixels);
+            text.Color = images[i].Highlight ? SKColors.Firebrick : SKColors.Black;
+            var captionLines = images[i].Caption.Split('\n');
+            for (int l = 0; l < captionLines.Length; l++)
+                canvas.DrawText(captionLines[l], x + pad, y + cellSize + 2 * pad + (l + 1) * (fontSize + 3) - 3, text);
+        }
+        using var snapshot = surface.Snapshot();
+        using var data = snapshot.Encode(SKEncodedImageFormat.Png, 100);
+        return data.ToArray();
     }
 
     private static PlotModel Chart(string title, string yTitle)
@@ -73,10 +134,6 @@ public static class Plots
 
     private static void Export(PlotModel model, string path, int width, int height)
     {
-        string tmp = path + ".tmp";
-        using (var stream = File.Create(tmp))
-            // Text shaping would need HarfBuzz's native library, which is not shipped for Linux; plain text rendering suffices here.
-            new PngExporter { Width = width, Height = height, UseTextShaping = false }.Export(model, stream);
-        File.Move(tmp, path, overwrite: true);
+        AtomicFile.Write(path, stream => stream.Write(Png(model, width, height)));
     }
 }

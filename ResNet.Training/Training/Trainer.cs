@@ -43,148 +43,127 @@ public sealed class Trainer(TrainingOptions options, Device? device = null)
     public TrainingResult Fit(ResNetModel model, IDataset train, IDataset? validation = null, bool resume = false,
         CancellationToken cancellation = default)
     {
-        if (model.Config.NumClasses != train.ClassNames.Count)
-            throw new ArgumentException($"The model has {model.Config.NumClasses} outputs but the data has {train.ClassNames.Count} classes.");
-        if (validation is not null && !validation.ClassNames.SequenceEqual(train.ClassNames))
-            throw new ArgumentException("The validation data's classes differ from the training data's.");
         var clock = Stopwatch.StartNew();
-        var card = new ModelCard { Architecture = model.Config, ClassNames = train.ClassNames.ToArray(), Preprocessing = train.Preprocessing };
-        string? lastPath = RunDirectory is null ? null : CheckpointPath(RunDirectory, LastName);
-        string? bestPath = RunDirectory is null ? null : CheckpointPath(RunDirectory, BestName);
-
-        TrainerState state = new() { Options = Options };
-        string? resumedFrom = null;
-        if (resume)
-        {
-            if (lastPath is null) throw new InvalidOperationException("Resuming needs a run directory.");
-            resumedFrom = Checkpoint.Resolve(lastPath)
-                ?? throw new FileNotFoundException($"No checkpoint to resume in {RunDirectory} (expected {lastPath}/{Checkpoint.StateFile}).");
-            var saved = Checkpoint.ReadState(resumedFrom);
-            Options = saved.Options with { Epochs = Options.Epochs, Workers = Options.Workers };
-            state = saved with { Options = Options };
-        }
-
+        CheckClasses(model, train, validation);
+        var (state, resumedFrom) = resume ? ReadResumeState() : (new TrainerState { Options = Options }, null);
         OneDnnGradientGuard.Check(model, device);
         model.to(device);
         model.train();
         using var optimizer = CreateOptimizer(model);
-        if (resumedFrom is not null)
-        {
-            Checkpoint.Restore(resumedFrom, model, optimizer);
-            if (state.TorchRngState is { } rng)
-                using (var t = tensor(Convert.FromBase64String(rng), ScalarType.Byte)) random.set_rng_state(t);
-        }
-
-        var loader = new DataLoader(train, Options.BatchSize, train: true, Options.Seed, Options.Workers);
-        int stepsPerEpoch = loader.BatchesPerEpoch;
-        long totalSteps = (long)stepsPerEpoch * Options.Epochs;
-        var schedule = new LearningRateSchedule(Options);
-        int size = train.Preprocessing.Crop;
-        var history = new List<EpochMetrics>(state.History);
-        ConfusionMatrix? confusion = null;
-        long stepsThisCall = 0;
-        double trainSecondsThisCall = 0;
-        string? goodCheckpoint = resumedFrom;
+        if (resumedFrom is not null) RestoreCheckpoint(resumedFrom, model, optimizer, state);
+        var run = StartRun(model, train, validation, optimizer, state, resumedFrom, clock, cancellation);
 
         for (int epoch = state.Epoch; epoch < Options.Epochs; epoch++)
         {
-            var epochClock = Stopwatch.StartNew();
-            int startBatch = epoch == state.Epoch ? state.BatchInEpoch : 0;
-            double lossSum = startBatch > 0 ? state.EpochLossSum : 0;
-            long correct = startBatch > 0 ? state.EpochCorrect : 0, seen = startBatch > 0 ? state.EpochSeen : 0;
-            if (startBatch == 0) random.manual_seed(SampleRandom.Seed(Options.Seed, epoch, 0x70C4));
-            long seenThisCall = 0;
-            double lr = schedule.At(Math.Max(0, state.GlobalStep - 1), totalSteps);
-            int batchInEpoch = startBatch;
-
-            foreach (var batch in loader.Epoch(epoch, startBatch))
+            var tally = TrainEpoch(run, epoch);
+            if (tally is null) return Interrupt(run);
+            var (validated, cancelled) = Validate(run, tally);
+            if (cancelled)
             {
-                lr = schedule.At(state.GlobalStep, totalSteps);
-                foreach (var group in optimizer.ParamGroups) group.LearningRate = lr;
-                var (loss, right) = Step(model, optimizer, batch, size);
-                if (!double.IsFinite(loss))
-                    throw new NonFiniteLossException(epoch + 1, batch.Number + 1, lr, loss, goodCheckpoint);
-                lossSum += loss * batch.Count;
-                correct += right;
-                seen += batch.Count;
-                seenThisCall += batch.Count;
-                batchInEpoch = batch.Number + 1;
-                state = state with { GlobalStep = state.GlobalStep + 1 };
-                stepsThisCall++;
-                double elapsed = epochClock.Elapsed.TotalSeconds;
-                double secondsPerStep = (trainSecondsThisCall + elapsed) / stepsThisCall;
-                Progress?.Invoke(new TrainingProgress
-                {
-                    Phase = ProgressPhase.Step, Epoch = epoch + 1, Epochs = Options.Epochs, Step = batchInEpoch, StepsPerEpoch = stepsPerEpoch,
-                    GlobalStep = state.GlobalStep, Loss = lossSum / seen, Accuracy = (double)correct / seen, LearningRate = lr,
-                    ImagesPerSecond = seenThisCall / Math.Max(elapsed, 1e-9),
-                    Eta = TimeSpan.FromSeconds(secondsPerStep * (totalSteps - state.GlobalStep)),
-                });
-                if (cancellation.IsCancellationRequested && batchInEpoch < stepsPerEpoch)
-                {
-                    state = state with { Epoch = epoch, BatchInEpoch = batchInEpoch, EpochLossSum = lossSum, EpochCorrect = correct, EpochSeen = seen };
-                    return Interrupt(model, card, optimizer, state, history, clock, lastPath, bestPath);
-                }
+                // Every batch is trained: the resumed run starts at this epoch's validation.
+                tally.Batches = run.StepsPerEpoch;
+                run.State = tally.SaveInto(run.State);
+                return Interrupt(run);
             }
-            double trainSeconds = epochClock.Elapsed.TotalSeconds;
-            trainSecondsThisCall += trainSeconds;
-            if (seen == 0) throw new InvalidDataException($"No readable training samples in epoch {epoch + 1} ({train.Skipped.Summary()}).");
-
-            EvaluationResult? val = null;
-            if (validation is not null)
-            {
-                Progress?.Invoke(new TrainingProgress { Phase = ProgressPhase.Validating, Epoch = epoch + 1, Epochs = Options.Epochs, StepsPerEpoch = stepsPerEpoch, Step = stepsPerEpoch, GlobalStep = state.GlobalStep });
-                try
-                {
-                    val = Evaluator.Evaluate(model, validation, device, Math.Max(Options.BatchSize, 64), Options.Workers, cancellation);
-                }
-                catch (OperationCanceledException)
-                {
-                    // Every batch is trained: the resumed run starts at this epoch's validation.
-                    state = state with { Epoch = epoch, BatchInEpoch = stepsPerEpoch, EpochLossSum = lossSum, EpochCorrect = correct, EpochSeen = seen };
-                    return Interrupt(model, card, optimizer, state, history, clock, lastPath, bestPath);
-                }
-                confusion = val.Confusion;
-            }
-            var metrics = new EpochMetrics
-            {
-                Epoch = epoch + 1, LearningRate = lr, TrainLoss = lossSum / seen, TrainAccuracy = (double)correct / seen,
-                ValLoss = val?.Loss, ValTop1 = val?.Top1, ValTop5 = val?.Top5,
-                ImagesPerSecond = seenThisCall / Math.Max(trainSeconds, 1e-9), Seconds = epochClock.Elapsed.TotalSeconds,
-            };
-            history.Add(metrics);
-            double score = val?.Top1 ?? metrics.TrainAccuracy;
-            bool best = state.BestAccuracy is not { } b || score > b;
-            state = state with
-            {
-                Epoch = epoch + 1, BatchInEpoch = 0, EpochLossSum = 0, EpochCorrect = 0, EpochSeen = 0, History = history.ToList(),
-                BestAccuracy = best ? score : state.BestAccuracy, BestEpoch = best ? epoch + 1 : state.BestEpoch,
-            };
-            if (RunDirectory is not null)
-            {
-                SaveLast(model, card, optimizer, state, lastPath!);
-                goodCheckpoint = lastPath;
-                if (best) Checkpoint.Save(bestPath!, model, card, null, state);
-                WriteReports(history, confusion, train.ClassNames);
-            }
-            Progress?.Invoke(new TrainingProgress
-            {
-                Phase = ProgressPhase.EpochEnd, Epoch = epoch + 1, Epochs = Options.Epochs, Step = stepsPerEpoch, StepsPerEpoch = stepsPerEpoch,
-                GlobalStep = state.GlobalStep, Loss = metrics.TrainLoss, Accuracy = metrics.TrainAccuracy, LearningRate = lr,
-                ImagesPerSecond = metrics.ImagesPerSecond, Metrics = metrics,
-                Eta = TimeSpan.FromSeconds(clock.Elapsed.TotalSeconds / Math.Max(1, stepsThisCall) * (totalSteps - state.GlobalStep)),
-            });
+            var (metrics, best) = FinishEpoch(run, tally, validated);
+            SaveCheckpoints(run, best);
+            ReportEpochEnd(run, metrics);
             if (cancellation.IsCancellationRequested && epoch + 1 < Options.Epochs)
-                return Result(state, history, confusion, clock, lastPath, bestPath, interrupted: true);
+                return Result(run, run.Confusion, interrupted: true);
         }
-        return Result(state, history, confusion, clock, lastPath, bestPath, interrupted: false);
+        return Result(run, run.Confusion, interrupted: false);
+    }
+
+    private static void CheckClasses(ResNetModel model, IDataset train, IDataset? validation)
+    {
+        if (model.Config.NumClasses != train.ClassNames.Count)
+            throw new ArgumentException($"The model has {model.Config.NumClasses} outputs but the data has {train.ClassNames.Count} classes.");
+        if (validation is not null && !validation.ClassNames.SequenceEqual(train.ClassNames))
+            throw new ArgumentException("The validation data's classes differ from the training data's.");
+    }
+
+    /// <summary>Resume, first half: the saved state and options (this object's epoch count and workers win).</summary>
+    private (TrainerState State, string ResumedFrom) ReadResumeState()
+    {
+        if (RunDirectory is null) throw new InvalidOperationException("Resuming needs a run directory.");
+        string lastPath = CheckpointPath(RunDirectory, LastName);
+        string resumedFrom = Checkpoint.Resolve(lastPath)
+            ?? throw new FileNotFoundException($"No checkpoint to resume in {RunDirectory} (expected {lastPath}/{Checkpoint.StateFile}).");
+        var saved = Checkpoint.ReadState(resumedFrom);
+        Options = saved.Options with { Epochs = Options.Epochs, Workers = Options.Workers };
+        return (saved with { Options = Options }, resumedFrom);
+    }
+
+    /// <summary>Resume, second half: the weights, the optimiser state and torch's RNG.</summary>
+    private static void RestoreCheckpoint(string folder, ResNetModel model, OptimizerHelper optimizer, TrainerState state)
+    {
+        Checkpoint.Restore(folder, model, optimizer);
+        if (state.TorchRngState is { } rng)
+            using (var t = tensor(Convert.FromBase64String(rng), ScalarType.Byte)) random.set_rng_state(t);
+    }
+
+    private TrainingRun StartRun(ResNetModel model, IDataset train, IDataset? validation, OptimizerHelper optimizer,
+        TrainerState state, string? resumedFrom, Stopwatch clock, CancellationToken cancellation)
+    {
+        var loader = new DataLoader(train, Options.BatchSize, train: true, Options.Seed, Options.Workers);
+        return new TrainingRun
+        {
+            Model = model, Train = train, Validation = validation, Optimizer = optimizer, Loader = loader, Clock = clock, Cancellation = cancellation,
+            Card = new ModelCard { Architecture = model.Config, ClassNames = train.ClassNames.ToArray(), Preprocessing = train.Preprocessing },
+            LastPath = RunDirectory is null ? null : CheckpointPath(RunDirectory, LastName),
+            BestPath = RunDirectory is null ? null : CheckpointPath(RunDirectory, BestName),
+            Schedule = new LearningRateSchedule(Options), TotalSteps = (long)loader.BatchesPerEpoch * Options.Epochs,
+            State = state, History = new List<EpochMetrics>(state.History), GoodCheckpoint = resumedFrom,
+        };
+    }
+
+    /// <summary>
+    /// Trains the batches of <paramref name="epoch"/> not yet trained; null when cancelled mid-epoch (then
+    /// <see cref="TrainingRun.State"/> holds the position to resume from).
+    /// </summary>
+    private TrainingRun.EpochTally? TrainEpoch(TrainingRun run, int epoch)
+    {
+        var state = run.State;
+        int startBatch = epoch == state.Epoch ? state.BatchInEpoch : 0;
+        var tally = startBatch > 0
+            ? new TrainingRun.EpochTally { Epoch = epoch, Batches = startBatch, LossSum = state.EpochLossSum, Correct = state.EpochCorrect, Seen = state.EpochSeen }
+            : new TrainingRun.EpochTally { Epoch = epoch };
+        if (startBatch == 0) random.manual_seed(SampleRandom.Seed(Options.Seed, epoch, 0x70C4));
+        // The rate of the last step taken: what the epoch reports when resumed after its last batch.
+        tally.LearningRate = run.Schedule.At(Math.Max(0, state.GlobalStep - 1), run.TotalSteps);
+
+        foreach (var batch in run.Loader.Epoch(epoch, startBatch))
+        {
+            tally.LearningRate = run.Schedule.At(run.State.GlobalStep, run.TotalSteps);
+            foreach (var group in run.Optimizer.ParamGroups) group.LearningRate = tally.LearningRate;
+            var (loss, right) = TrainStep(run.Model, run.Optimizer, batch, run.Train.SampleShape);
+            if (!double.IsFinite(loss))
+                throw new NonFiniteLossException(epoch + 1, batch.Number + 1, tally.LearningRate, loss, run.GoodCheckpoint);
+            tally.LossSum += loss * batch.Count;
+            tally.Correct += right;
+            tally.Seen += batch.Count;
+            tally.SeenThisCall += batch.Count;
+            tally.Batches = batch.Number + 1;
+            run.State = run.State with { GlobalStep = run.State.GlobalStep + 1 };
+            run.StepsThisCall++;
+            ReportStep(run, tally);
+            if (run.Cancellation.IsCancellationRequested && tally.Batches < run.StepsPerEpoch)
+            {
+                run.State = tally.SaveInto(run.State);
+                return null;
+            }
+        }
+        tally.TrainSeconds = tally.Clock.Elapsed.TotalSeconds;
+        run.TrainSecondsThisCall += tally.TrainSeconds;
+        if (tally.Seen == 0) throw new InvalidDataException($"No readable training samples in epoch {epoch + 1} ({run.Train.Skipped.Summary()}).");
+        return tally;
     }
 
     /// <summary>One optimiser step in its own dispose scope; returns the batch's mean loss and its correct predictions.</summary>
-    private (double Loss, long Correct) Step(ResNetModel model, OptimizerHelper optimizer, Batch batch, int size)
+    private (double Loss, long Correct) TrainStep(ResNetModel model, OptimizerHelper optimizer, Batch batch, long[] sampleShape)
     {
         using var scope = NewDisposeScope();
-        var x = tensor(batch.Inputs, [batch.Count, 3, size, size]).to(device);
+        var x = tensor(batch.Inputs, [batch.Count, .. sampleShape]).to(device);
         var y = tensor(batch.Labels).to(device);
         var logits = model.forward(x);
         var loss = nn.functional.cross_entropy(logits, y, label_smoothing: Options.LabelSmoothing);
@@ -199,6 +178,79 @@ public sealed class Trainer(TrainingOptions options, Device? device = null)
         return (value, right);
     }
 
+    /// <summary>Evaluates the validation set, when there is one; <c>Cancelled</c> when cancellation stopped it.</summary>
+    private (EvaluationResult? Result, bool Cancelled) Validate(TrainingRun run, TrainingRun.EpochTally tally)
+    {
+        if (run.Validation is null) return (null, false);
+        Progress?.Invoke(new TrainingProgress
+        {
+            Phase = ProgressPhase.Validating, Epoch = tally.Epoch + 1, Epochs = Options.Epochs, StepsPerEpoch = run.StepsPerEpoch,
+            Step = run.StepsPerEpoch, GlobalStep = run.State.GlobalStep,
+        });
+        try
+        {
+            var result = Evaluator.Evaluate(run.Model, run.Validation, device, Math.Max(Options.BatchSize, 64), Options.Workers, run.Cancellation);
+            run.Confusion = result.Confusion;
+            return (result, false);
+        }
+        catch (OperationCanceledException)
+        {
+            return (null, true);
+        }
+    }
+
+    /// <summary>Records the epoch's metrics in the history and moves the state to the next epoch; <c>Best</c> when it beat every earlier one.</summary>
+    private static (EpochMetrics Metrics, bool Best) FinishEpoch(TrainingRun run, TrainingRun.EpochTally tally, EvaluationResult? validated)
+    {
+        var metrics = new EpochMetrics
+        {
+            Epoch = tally.Epoch + 1, LearningRate = tally.LearningRate, TrainLoss = tally.LossSum / tally.Seen, TrainAccuracy = (double)tally.Correct / tally.Seen,
+            ValLoss = validated?.Loss, ValTop1 = validated?.Top1, ValTop5 = validated?.Top5,
+            ImagesPerSecond = tally.SeenThisCall / Math.Max(tally.TrainSeconds, 1e-9), Seconds = tally.Clock.Elapsed.TotalSeconds,
+        };
+        run.History.Add(metrics);
+        double score = validated?.Top1 ?? metrics.TrainAccuracy;
+        var state = run.State;
+        bool best = state.BestAccuracy is not { } b || score > b;
+        run.State = state with
+        {
+            Epoch = tally.Epoch + 1, BatchInEpoch = 0, EpochLossSum = 0, EpochCorrect = 0, EpochSeen = 0, History = run.History.ToList(),
+            BestAccuracy = best ? score : state.BestAccuracy, BestEpoch = best ? tally.Epoch + 1 : state.BestEpoch,
+        };
+        return (metrics, best);
+    }
+
+    /// <summary>Writes the last checkpoint (and the best, when this epoch is), then the metrics and plots; nothing without a run directory.</summary>
+    private void SaveCheckpoints(TrainingRun run, bool best)
+    {
+        if (RunDirectory is null) return;
+        SaveLast(run);
+        run.GoodCheckpoint = run.LastPath;
+        if (best) Checkpoint.Save(run.BestPath!, run.Model, run.Card, null, run.State);
+        WriteReports(run.History, run.Confusion, run.Train.ClassNames);
+    }
+
+    private void ReportStep(TrainingRun run, TrainingRun.EpochTally tally)
+    {
+        double elapsed = tally.Clock.Elapsed.TotalSeconds;
+        double secondsPerStep = (run.TrainSecondsThisCall + elapsed) / run.StepsThisCall;
+        Progress?.Invoke(new TrainingProgress
+        {
+            Phase = ProgressPhase.Step, Epoch = tally.Epoch + 1, Epochs = Options.Epochs, Step = tally.Batches, StepsPerEpoch = run.StepsPerEpoch,
+            GlobalStep = run.State.GlobalStep, Loss = tally.LossSum / tally.Seen, Accuracy = (double)tally.Correct / tally.Seen,
+            LearningRate = tally.LearningRate, ImagesPerSecond = tally.SeenThisCall / Math.Max(elapsed, 1e-9),
+            Eta = TimeSpan.FromSeconds(secondsPerStep * (run.TotalSteps - run.State.GlobalStep)),
+        });
+    }
+
+    private void ReportEpochEnd(TrainingRun run, EpochMetrics metrics) => Progress?.Invoke(new TrainingProgress
+    {
+        Phase = ProgressPhase.EpochEnd, Epoch = metrics.Epoch, Epochs = Options.Epochs, Step = run.StepsPerEpoch, StepsPerEpoch = run.StepsPerEpoch,
+        GlobalStep = run.State.GlobalStep, Loss = metrics.TrainLoss, Accuracy = metrics.TrainAccuracy, LearningRate = metrics.LearningRate,
+        ImagesPerSecond = metrics.ImagesPerSecond, Metrics = metrics,
+        Eta = TimeSpan.FromSeconds(run.Clock.Elapsed.TotalSeconds / Math.Max(1, run.StepsThisCall) * (run.TotalSteps - run.State.GlobalStep)),
+    });
+
     private OptimizerHelper CreateOptimizer(ResNetModel model) => Options.Optimizer switch
     {
         OptimizerKind.AdamW => AdamW(model.parameters(), Options.LearningRate, weight_decay: Options.WeightDecay),
@@ -206,18 +258,19 @@ public sealed class Trainer(TrainingOptions options, Device? device = null)
             nesterov: Options.Nesterov && Options.Momentum > 0),
     };
 
-    private TrainingResult Interrupt(ResNetModel model, ModelCard card, OptimizerHelper optimizer, TrainerState state,
-        List<EpochMetrics> history, Stopwatch clock, string? lastPath, string? bestPath)
+    /// <summary>Stops after a cancellation: saves the state to resume from (with a run directory).</summary>
+    private static TrainingResult Interrupt(TrainingRun run)
     {
-        if (lastPath is not null) SaveLast(model, card, optimizer, state, lastPath);
-        return Result(state, history, null, clock, lastPath, bestPath, interrupted: true);
+        if (run.LastPath is not null) SaveLast(run);
+        return Result(run, null, interrupted: true);
     }
 
-    private static void SaveLast(ResNetModel model, ModelCard card, OptimizerHelper optimizer, TrainerState state, string path)
+    /// <summary>The last checkpoint: weights, optimiser and the state with torch's RNG, everything an exact resume needs.</summary>
+    private static void SaveLast(TrainingRun run)
     {
         using var rng = random.get_rng_state();
         var bytes = rng.data<byte>().ToArray();
-        Checkpoint.Save(path, model, card, optimizer, state with { TorchRngState = Convert.ToBase64String(bytes) });
+        Checkpoint.Save(run.LastPath!, run.Model, run.Card, run.Optimizer, run.State with { TorchRngState = Convert.ToBase64String(bytes) });
     }
 
     private void WriteReports(List<EpochMetrics> history, ConfusionMatrix? confusion, IReadOnlyList<string> classNames)
@@ -228,11 +281,10 @@ public sealed class Trainer(TrainingOptions options, Device? device = null)
             Plots.WriteConfusion(Path.Combine(RunDirectory!, "confusion.png"), confusion, classNames, $"Validation confusion, epoch {history[^1].Epoch}");
     }
 
-    private static TrainingResult Result(TrainerState state, List<EpochMetrics> history, ConfusionMatrix? confusion, Stopwatch clock,
-        string? lastPath, string? bestPath, bool interrupted) => new()
+    private static TrainingResult Result(TrainingRun run, ConfusionMatrix? confusion, bool interrupted) => new()
     {
-        History = history, Interrupted = interrupted, BestAccuracy = state.BestAccuracy, BestEpoch = state.BestEpoch,
-        LastCheckpoint = lastPath, BestCheckpoint = bestPath is not null && Directory.Exists(bestPath) ? bestPath : null,
-        ValidationConfusion = confusion, Elapsed = clock.Elapsed, PeakRssBytes = PeakMemory.PeakRssBytes(),
+        History = run.History, Interrupted = interrupted, BestAccuracy = run.State.BestAccuracy, BestEpoch = run.State.BestEpoch,
+        LastCheckpoint = run.LastPath, BestCheckpoint = run.BestPath is not null && Directory.Exists(run.BestPath) ? run.BestPath : null,
+        ValidationConfusion = confusion, Elapsed = run.Clock.Elapsed, PeakRssBytes = PeakMemory.PeakRssBytes(),
     };
 }

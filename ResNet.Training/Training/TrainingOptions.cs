@@ -53,13 +53,13 @@ public sealed record TrainingOptions
     /// <summary>Throws with a clear message when a value cannot work.</summary>
     public TrainingOptions Validated()
     {
-        if (Epochs < 1) throw new ArgumentException($"--epochs must be at least 1, not {Epochs}.");
-        if (BatchSize < 2) throw new ArgumentException($"--batch-size must be at least 2 (BatchNorm needs two samples), not {BatchSize}.");
-        if (!(LearningRate > 0) || double.IsInfinity(LearningRate)) throw new ArgumentException($"--lr must be a positive number, not {LearningRate}.");
-        if (!(WeightDecay >= 0)) throw new ArgumentException($"--weight-decay must be zero or positive, not {WeightDecay}.");
-        if (!(LabelSmoothing >= 0 && LabelSmoothing < 1)) throw new ArgumentException($"--label-smoothing must be in [0, 1), not {LabelSmoothing}.");
-        if (WarmupEpochs is { } w && !(w >= 0 && w <= Epochs)) throw new ArgumentException($"--warmup must be between 0 and --epochs ({Epochs}), not {w}.");
-        if (ClipGradNorm is { } c && !(c > 0)) throw new ArgumentException($"--clip-grad must be positive, not {c}.");
+        if (Epochs < 1) throw new ArgumentException($"Epochs must be at least 1, not {Epochs}.");
+        if (BatchSize < 2) throw new ArgumentException($"BatchSize must be at least 2 (BatchNorm needs two samples), not {BatchSize}.");
+        if (!(LearningRate > 0) || double.IsInfinity(LearningRate)) throw new ArgumentException($"LearningRate must be a positive number, not {LearningRate}.");
+        if (!(WeightDecay >= 0)) throw new ArgumentException($"WeightDecay must be zero or positive, not {WeightDecay}.");
+        if (!(LabelSmoothing >= 0 && LabelSmoothing < 1)) throw new ArgumentException($"LabelSmoothing must be in [0, 1), not {LabelSmoothing}.");
+        if (WarmupEpochs is { } w && !(w >= 0 && w <= Epochs)) throw new ArgumentException($"WarmupEpochs must be between 0 and Epochs ({Epochs}), not {w}.");
+        if (ClipGradNorm is { } c && !(c > 0)) throw new ArgumentException($"ClipGradNorm must be positive, not {c}.");
         if (Momentum is < 0 or >= 1) throw new ArgumentException($"Momentum must be in [0, 1), not {Momentum}.");
         return this;
     }

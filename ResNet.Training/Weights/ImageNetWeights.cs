@@ -5,6 +5,7 @@ using System.Security.Cryptography;
 using System.Text.RegularExpressions;
 using ResNet.Training.Imaging;
 using ResNet.Training.Model;
+using ResNet.Training.Training;
 
 namespace ResNet.Training.Weights;
 
@@ -30,6 +31,8 @@ public sealed record ImageNetWeightsOptions
     public TextWriter? Progress { get; init; }
     /// <summary>How long to wait for a connection before calling the machine offline.</summary>
     public TimeSpan ConnectTimeout { get; init; } = TimeSpan.FromSeconds(15);
+    /// <summary>How long the server may stay silent (no answer, or no new bytes) before the download is called stalled and stopped.</summary>
+    public TimeSpan ReadTimeout { get; init; } = TimeSpan.FromSeconds(60);
 }
 
 /// <summary>Thrown when the weights cannot be fetched; the message says where to put the file by hand.</summary>
@@ -58,6 +61,7 @@ public static partial class ImageNetWeights
             ? env : ImageNetWeightsOptions.DefaultBaseUrl);
         var url = new Uri(new Uri(baseUrl.EndsWith('/') ? baseUrl : baseUrl + "/"), options.FileName);
 
+        string? aside = null;
         if (File.Exists(target))
         {
             string digest = WeightsFile.Sha256(target);
@@ -66,26 +70,31 @@ public static partial class ImageNetWeights
                 progress.WriteLine($"using cached {target} (SHA-256 {digest[..12]}… matches its name)");
                 return target;
             }
-            progress.WriteLine($"cached {target} is damaged (SHA-256 {digest[..12]}… does not start with {prefix}); downloading it again");
-            File.Delete(target);
+            // Kept aside, not deleted: offline, it may be the only copy (and worth inspecting).
+            aside = target + ".damaged";
+            File.Move(target, aside, overwrite: true);
+            progress.WriteLine($"cached {target} is damaged (SHA-256 {digest[..12]}… does not start with {prefix}); moved it to {aside} and downloading it again");
         }
 
         Directory.CreateDirectory(cache);
-        string partial = Path.Combine(cache, $"{options.FileName}.{Guid.NewGuid():N}.part");
         try
         {
-            string digest = Download(url, partial, options, progress, target, cancel);
-            if (!digest.StartsWith(prefix, StringComparison.Ordinal))
-                throw new InvalidDataException(
-                    $"The download of {url} is corrupt: its SHA-256 is {digest}, which does not start with {prefix} as the file name requires. " +
-                    "The file was not kept; run the command again, or fetch the file by hand and put it at " + target + ".");
-            File.Move(partial, target, overwrite: true);
-            progress.WriteLine($"saved {target} (SHA-256 {digest[..12]}… verified)");
+            using (var partial = AtomicFile.Begin(target))
+            {
+                string digest = Download(url, partial.Stream, options, progress, target, cancel);
+                if (!digest.StartsWith(prefix, StringComparison.Ordinal))
+                    throw new InvalidDataException(
+                        $"The download of {url} is corrupt: its SHA-256 is {digest}, which does not start with {prefix} as the file name requires. " +
+                        "The file was not kept; run the command again, or fetch the file by hand and put it at " + target + ".");
+                partial.Commit();
+                progress.WriteLine($"saved {target} (SHA-256 {digest[..12]}… verified)");
+            }
+            if (aside is not null) File.Delete(aside);
             return target;
         }
-        finally
+        catch (Exception e) when (aside is not null && e is WeightsDownloadException or InvalidDataException)
         {
-            if (File.Exists(partial)) File.Delete(partial);
+            throw new WeightsDownloadException($"{e.Message} The damaged cached copy was kept at {aside}.", e);
         }
     }
 
@@ -123,15 +132,25 @@ public static partial class ImageNetWeights
         return Path.Combine(home, ".cache", "resnet-mlnet");
     }
 
-    /// <summary>Streams <paramref name="url"/> into <paramref name="partial"/>, reporting progress; returns the SHA-256 of what arrived.</summary>
-    private static string Download(Uri url, string partial, ImageNetWeightsOptions options, TextWriter progress, string target, CancellationToken cancel)
+    /// <summary>Streams <paramref name="url"/> into <paramref name="file"/>, reporting progress; returns the SHA-256 of what arrived.</summary>
+    private static string Download(Uri url, Stream file, ImageNetWeightsOptions options, TextWriter progress, string target, CancellationToken cancel)
     {
         using var handler = new SocketsHttpHandler { ConnectTimeout = options.ConnectTimeout };
         using var client = new HttpClient(handler) { Timeout = Timeout.InfiniteTimeSpan };
+        // The stall timer restarts before each wait for the server: the answer, then every read of the body.
+        using var stall = CancellationTokenSource.CreateLinkedTokenSource(cancel);
+        string Stalled(string what) =>
+            $"The download of {url} stalled: {what} for {options.ReadTimeout.TotalSeconds:F0} s, so it was stopped; nothing was kept. " +
+            $"Run the command again later, or put the file at {target} by hand.";
         HttpResponseMessage response;
         try
         {
-            response = client.Send(new HttpRequestMessage(HttpMethod.Get, url), HttpCompletionOption.ResponseHeadersRead, cancel);
+            stall.CancelAfter(options.ReadTimeout);
+            response = client.Send(new HttpRequestMessage(HttpMethod.Get, url), HttpCompletionOption.ResponseHeadersRead, stall.Token);
+        }
+        catch (OperationCanceledException e) when (!cancel.IsCancellationRequested && stall.IsCancellationRequested)
+        {
+            throw new WeightsDownloadException(Stalled("the server accepted the connection but sent no answer"), e);
         }
         catch (Exception e) when (e is HttpRequestException or SocketException || e is TaskCanceledException && !cancel.IsCancellationRequested)
         {
@@ -147,7 +166,6 @@ public static partial class ImageNetWeights
             long? total = response.Content.Headers.ContentLength;
             progress.WriteLine($"downloading {url} to {target}" + (total is { } t ? $" ({Megabytes(t)})" : ""));
             using var body = response.Content.ReadAsStream(cancel);
-            using var file = new FileStream(partial, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1 << 16);
             using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
             var buffer = new byte[1 << 16];
             long received = 0;
@@ -156,8 +174,11 @@ public static partial class ImageNetWeights
             int read;
             try
             {
-                while ((read = body.Read(buffer, 0, buffer.Length)) > 0)
+                while (true)
                 {
+                    stall.CancelAfter(options.ReadTimeout);
+                    read = body.ReadAsync(buffer.AsMemory(), stall.Token).AsTask().GetAwaiter().GetResult();
+                    if (read == 0) break;
                     cancel.ThrowIfCancellationRequested();
                     file.Write(buffer, 0, read);
                     hash.AppendData(buffer, 0, read);
@@ -168,6 +189,10 @@ public static partial class ImageNetWeights
                         progress.WriteLine("  " + Progress(received, total));
                     }
                 }
+            }
+            catch (OperationCanceledException e) when (!cancel.IsCancellationRequested && stall.IsCancellationRequested)
+            {
+                throw new WeightsDownloadException(Stalled($"no data after {Megabytes(received)}"), e);
             }
             catch (Exception e) when (e is IOException or HttpRequestException)
             {

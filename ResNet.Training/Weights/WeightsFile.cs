@@ -1,9 +1,12 @@
+using ResNet.Training.Native;
 using System.Collections;
+using System.Globalization;
 using System.IO.Compression;
 using System.Security.Cryptography;
 using TorchSharp;
 using TorchSharp.PyBridge;
 using ResNet.Training.Model;
+using ResNet.Training.Training;
 using static TorchSharp.torch;
 
 namespace ResNet.Training.Weights;
@@ -51,19 +54,18 @@ public static class WeightsFile
     public static void LoadInto(ResNetModel model, IReadOnlyDictionary<string, Tensor> stateDict, string source)
     {
         var expected = model.state_dict();
-        var missing = expected.Keys.Where(k => !stateDict.ContainsKey(k) && !IsLegacyBatchCounter(k, stateDict)).ToList();
-        var unexpected = stateDict.Keys.Where(k => !expected.ContainsKey(k)).ToList();
-        var shapes = expected.Keys.Where(stateDict.ContainsKey)
-            .Where(k => !expected[k].shape.SequenceEqual(stateDict[k].shape))
-            .Select(k => $"{k}: file [{string.Join(",", stateDict[k].shape)}], model [{string.Join(",", expected[k].shape)}]")
-            .ToList();
+        var (missing, unexpected, shapes) = Differences(expected, stateDict);
         if (missing.Count + unexpected.Count + shapes.Count > 0)
         {
+            if (OtherArchitecture(stateDict, model.Config) is { } other)
+                throw new WeightsMismatchException(
+                    $"{source} is a {other} state dict, not a {model.Config.Describe()}: {missing.Count} missing keys, {unexpected.Count} unexpected, {shapes.Count} of another shape. "
+                    + "Load it as the network it is (without a model card, or with a card that describes it).");
             var parts = new List<string>();
             if (missing.Count > 0) parts.Add($"missing keys ({missing.Count}): {string.Join(", ", missing)}");
             if (unexpected.Count > 0) parts.Add($"unexpected keys ({unexpected.Count}): {string.Join(", ", unexpected)}");
             if (shapes.Count > 0) parts.Add($"shape mismatches ({shapes.Count}): {string.Join("; ", shapes)}");
-            throw new WeightsMismatchException($"{source} does not fit a {Describe(model.Config)}: {string.Join(". ", parts)}.");
+            throw new WeightsMismatchException($"{source} does not fit a {model.Config.Describe()}: {string.Join(". ", parts)}.");
         }
         using var noGrad = no_grad();
         foreach (var (key, target) in expected)
@@ -71,6 +73,39 @@ public static class WeightsFile
             if (stateDict.TryGetValue(key, out var value)) target.copy_(value.to(target.dtype));
             else target.zero_(); // a legacy file's BatchNorm batch counter, started at 0 as PyTorch does
         }
+    }
+
+    /// <summary>Keys the file lacks, keys the model lacks, and keys whose shapes differ (file and model shape).</summary>
+    private static (List<string> Missing, List<string> Unexpected, List<string> Shapes) Differences(
+        IReadOnlyDictionary<string, Tensor> expected, IReadOnlyDictionary<string, Tensor> stateDict) =>
+        (expected.Keys.Where(k => !stateDict.ContainsKey(k) && !IsLegacyBatchCounter(k, stateDict)).ToList(),
+         stateDict.Keys.Where(k => !expected.ContainsKey(k)).ToList(),
+         expected.Keys.Where(stateDict.ContainsKey)
+            .Where(k => !expected[k].shape.SequenceEqual(stateDict[k].shape))
+            .Select(k => $"{k}: file [{string.Join(",", stateDict[k].shape)}], model [{string.Join(",", expected[k].shape)}]")
+            .ToList());
+
+    /// <summary>
+    /// What the state dict is, when it is exactly another network of the family (every key and shape of the
+    /// architecture read off it, nothing else), so that the error names that network rather than listing its keys.
+    /// </summary>
+    private static string? OtherArchitecture(IReadOnlyDictionary<string, Tensor> stateDict, ResNetConfig expected)
+    {
+        ResNetConfig actual;
+        try
+        {
+            actual = InferConfig(stateDict, "");
+            actual.Validate();
+        }
+        catch (Exception e) when (e is WeightsMismatchException or ArgumentException)
+        {
+            return null;
+        }
+        // Another head or padding alone is best told by the list of differing keys.
+        if ((actual with { NumClasses = expected.NumClasses }).Describe() == expected.Describe()) return null;
+        using var probe = new ResNetModel(actual);
+        var (missing, unexpected, shapes) = Differences(probe.state_dict(), stateDict);
+        return missing.Count + unexpected.Count + shapes.Count == 0 ? actual.Describe() : null;
     }
 
     /// <summary>
@@ -86,14 +121,8 @@ public static class WeightsFile
     /// <summary>Writes the state dict (PyTorch format) and the card; both atomically (temporary file, then rename).</summary>
     public static void Save(ResNetModel model, ModelCard card, string path)
     {
-        Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(path))!);
-        string tmp = path + ".tmp";
-        using (var stream = File.Create(tmp))
-            model.save_py(stream, leaveOpen: true);
-        File.Move(tmp, path, overwrite: true);
-        string cardPath = ModelCard.PathFor(path), cardTmp = cardPath + ".tmp";
-        File.WriteAllText(cardTmp, (card with { Architecture = model.Config, WeightsSha256 = Sha256(path) }).ToJson());
-        File.Move(cardTmp, cardPath, overwrite: true);
+        AtomicFile.Write(path, stream => model.save_py(stream, leaveOpen: true));
+        AtomicFile.WriteAllText(ModelCard.PathFor(path), (card with { Architecture = model.Config, WeightsSha256 = Sha256(path) }).ToJson());
     }
 
     /// <summary>
@@ -103,6 +132,7 @@ public static class WeightsFile
     /// </summary>
     public static Dictionary<string, Tensor> ReadStateDict(string path)
     {
+        NativeBackends.EnsureTorchSharp();
         var bytes = File.ReadAllBytes(path);
         CheckOnlyTensors(bytes, path);
         Hashtable table;
@@ -114,7 +144,9 @@ public static class WeightsFile
         }
         catch (Exception e)
         {
-            throw new InvalidDataException($"{path}: not a PyTorch state dict saved with torch.save(model.state_dict()) ({e.Message}).", e);
+            // libtorch's messages carry a native stack trace after the first line: the user needs only the first.
+            string reason = e.Message.Split('\n', 2)[0].Trim();
+            throw new InvalidDataException($"{path}: not a PyTorch state dict saved with torch.save(model.state_dict()) ({reason}).", e);
         }
         var result = new Dictionary<string, Tensor>();
         foreach (DictionaryEntry entry in table)
@@ -143,6 +175,11 @@ public static class WeightsFile
         try
         {
             using var archive = new ZipArchive(new MemoryStream(bytes, writable: false), ZipArchiveMode.Read);
+            // Bound what unpickling will inflate, by the sizes the archive declares, before inflating anything.
+            long declared = archive.Entries.Sum(e => e.Length);
+            if (declared > MaxInflatedBytes)
+                throw new InvalidDataException(string.Create(CultureInfo.InvariantCulture,
+                    $"{path}: refused: its entries inflate to {declared / 1e6:F0} MB, over the limit of {MaxInflatedBytes / 1e6:F0} MB for a weights file (WeightsFile.MaxInflatedBytes) — a damaged or hostile archive."));
             var pickles = archive.Entries.Where(e => e.Name.EndsWith(".pkl", StringComparison.Ordinal)).ToList();
             if (pickles.Count == 0) throw new InvalidDataException($"{path}: the archive has no data.pkl; not a torch.save file.");
             foreach (var entry in pickles)
@@ -159,23 +196,45 @@ public static class WeightsFile
         }
     }
 
-    /// <summary>Reads the architecture off a state dict: classes from fc, stem from conv1, blocks per stage from the keys.</summary>
+    /// <summary>
+    /// The most a weights archive may inflate to: 512 MiB, twice a ResNet-152's 230 MB of float32 weights. A zip bomb
+    /// (megabytes that inflate to gigabytes) is refused from the sizes its directory declares, before inflating.
+    /// </summary>
+    public static long MaxInflatedBytes { get; set; } = 512L << 20;
+
+    /// <summary>
+    /// Reads the architecture off a torchvision-style state dict: classes from <c>fc</c>, stem from <c>conv1</c>'s kernel,
+    /// stages and blocks from the <c>layerS.B</c> keys, bottleneck from <c>conv3</c>, widths from each stage's first
+    /// convolution, projection shortcuts from <c>downsample</c>. Keys cannot tell a plain network from one with
+    /// option-A shortcuts (neither has parameters in its shortcuts); such weights load as option A unless their card says otherwise.
+    /// </summary>
     public static ResNetConfig InferConfig(IReadOnlyDictionary<string, Tensor> sd, string source)
     {
-        if (!sd.TryGetValue("fc.weight", out var fc) || !sd.TryGetValue("conv1.weight", out var conv1))
-            throw new WeightsMismatchException($"{source} is not a ResNetModel state dict: it has no fc.weight or conv1.weight.");
-        var blocks = new int[4];
-        for (int s = 0; s < 4; s++)
-            while (sd.ContainsKey($"layer{s + 1}.{blocks[s]}.conv1.weight")) blocks[s]++;
-        if (blocks.Any(b => b == 0))
-            throw new WeightsMismatchException($"{source} is not a ResNetModel state dict of basic blocks: layer1..layer4 not all present.");
-        var widths = Enumerable.Range(1, 4).Select(s => (int)sd[$"layer{s}.0.conv1.weight"].shape[0]).ToArray();
+        if (!sd.TryGetValue("fc.weight", out var fc) || !sd.TryGetValue("conv1.weight", out var conv1) || conv1.ndim != 4 || fc.ndim != 2)
+            throw new WeightsMismatchException($"{source} is not a ResNet state dict: it has no fc.weight or conv1.weight.");
+        var blocks = new List<int>();
+        while (sd.TryGetValue($"layer{blocks.Count + 1}.0.conv1.weight", out var first) && first.ndim == 4)
+        {
+            int b = 0;
+            while (sd.ContainsKey($"layer{blocks.Count + 1}.{b}.conv1.weight")) b++;
+            blocks.Add(b);
+        }
+        if (blocks.Count == 0)
+            throw new WeightsMismatchException($"{source} is not a ResNet state dict: it has no layer1.0.conv1.weight.");
+        bool bottleneck = sd.ContainsKey("layer1.0.conv3.weight");
+        // Some block changes shape (so needs a shortcut with or without parameters) when a second stage halves the
+        // resolution or the first block's output differs from the stem's.
+        var firstConv = sd["layer1.0.conv1.weight"];
+        bool reshapes = blocks.Count > 1 || firstConv.shape[1] != (bottleneck ? ResNetConfig.BottleneckExpansion : 1) * firstConv.shape[0];
+        bool projections = sd.Keys.Any(k => k.Contains(".downsample.", StringComparison.Ordinal));
         return new ResNetConfig
         {
             NumClasses = (int)fc.shape[0],
             Stem = conv1.shape[^1] == 7 ? StemKind.ImageNet : StemKind.Small,
-            BlocksPerStage = blocks,
-            Widths = widths,
+            BlocksPerStage = [.. blocks],
+            Widths = Enumerable.Range(1, blocks.Count).Select(s => (int)sd[$"layer{s}.0.conv1.weight"].shape[0]).ToArray(),
+            Block = bottleneck ? BlockKind.Bottleneck : BlockKind.Basic,
+            Shortcut = projections || !reshapes ? ShortcutKind.Projection : ShortcutKind.ZeroPad,
         };
     }
 
@@ -185,7 +244,4 @@ public static class WeightsFile
         using var stream = File.OpenRead(path);
         return Convert.ToHexStringLower(SHA256.HashData(stream));
     }
-
-    private static string Describe(ResNetConfig c) =>
-        $"ResNetModel with blocks [{string.Join(",", c.BlocksPerStage)}], {c.Stem} stem and {c.NumClasses} classes";
 }

@@ -1,0 +1,86 @@
+using Microsoft.ML;
+using Microsoft.ML.Data;
+
+namespace ResNet.MLNet;
+
+/// <summary>
+/// The row-by-row form of an <see cref="EngineScoringTransformer"/>, for a <c>PredictionEngine</c>: each row's pixels
+/// go through the transformer's engine as a batch of one, once per row however many outputs are read.
+/// </summary>
+internal sealed class EngineRowMapper : IRowToRowMapper
+{
+    private readonly EngineScoringTransformer parent;
+    private readonly string pixels;
+
+    public EngineRowMapper(EngineScoringTransformer parent, DataViewSchema inputSchema, DataViewSchema outputSchema, string pixels)
+    {
+        this.parent = parent;
+        this.pixels = pixels;
+        InputSchema = inputSchema;
+        OutputSchema = outputSchema;
+    }
+
+    /// <inheritdoc/>
+    public DataViewSchema InputSchema { get; }
+
+    /// <inheritdoc/>
+    public DataViewSchema OutputSchema { get; }
+
+    /// <inheritdoc/>
+    public IEnumerable<DataViewSchema.Column> GetDependencies(IEnumerable<DataViewSchema.Column> dependingColumns)
+    {
+        var columns = dependingColumns.ToList();
+        var needed = columns.Where(c => c.Index < InputSchema.Count).Select(c => InputSchema[c.Index]).ToList();
+        if (columns.Any(c => c.Index >= InputSchema.Count)) needed.Add(InputSchema[pixels]);
+        return needed.DistinctBy(c => c.Index);
+    }
+
+    /// <inheritdoc/>
+    public DataViewRow GetRow(DataViewRow input, IEnumerable<DataViewSchema.Column> activeColumns) =>
+        new Row(this, input, activeColumns.Select(c => c.Index).ToHashSet());
+
+    private sealed class Row(EngineRowMapper mapper, DataViewRow input, HashSet<int> active) : DataViewRow
+    {
+        private readonly int sourceCount = mapper.InputSchema.Count;
+        private ValueGetter<VBuffer<float>>? pixelsGetter;
+        private VBuffer<float> pixelRow;
+        private Training.Engines.EngineOutput? output;
+        private long scored = -1;
+
+        public override DataViewSchema Schema => mapper.OutputSchema;
+        public override long Position => input.Position;
+        public override long Batch => input.Batch;
+        public override ValueGetter<DataViewRowId> GetIdGetter() => input.GetIdGetter();
+
+        public override bool IsColumnActive(DataViewSchema.Column column) =>
+            column.Index < sourceCount ? input.IsColumnActive(mapper.InputSchema[column.Index]) : active.Contains(column.Index);
+
+        public override ValueGetter<TValue> GetGetter<TValue>(DataViewSchema.Column column)
+        {
+            if (column.Index < sourceCount) return input.GetGetter<TValue>(mapper.InputSchema[column.Index]);
+            if (!active.Contains(column.Index)) throw new InvalidOperationException($"Column '{column.Name}' is not active in this row.");
+            if (typeof(TValue) != typeof(VBuffer<float>))
+                throw new InvalidOperationException($"Column '{column.Name}' holds VBuffer<Single>, not {typeof(TValue).Name}.");
+            var source = mapper.parent.Outputs[column.Index - sourceCount];
+            ValueGetter<VBuffer<float>> getter = (ref VBuffer<float> dst) =>
+            {
+                var values = source.Of(Score(), 0);
+                var editor = VBufferEditor.Create(ref dst, values.Length);
+                values.CopyTo(editor.Values);
+                dst = editor.Commit();
+            };
+            return (ValueGetter<TValue>)(Delegate)getter;
+        }
+
+        private Training.Engines.EngineOutput Score()
+        {
+            if (scored == input.Position && output is not null) return output;
+            pixelsGetter ??= input.GetGetter<VBuffer<float>>(mapper.InputSchema[mapper.pixels]);
+            pixelsGetter(ref pixelRow);
+            var dense = pixelRow.IsDense ? pixelRow.GetValues() : pixelRow.DenseValues().ToArray();
+            output = mapper.parent.Run(dense, 1);
+            scored = input.Position;
+            return output;
+        }
+    }
+}

@@ -99,6 +99,9 @@ public sealed class ResNetModel : nn.Module<Tensor, Tensor>
     /// <summary>The classifier head.</summary>
     public Linear Head => fc;
 
+    /// <summary>The number of stages (layer1, layer2, …): 4 for the ImageNet ResNets, 3 for the CIFAR ones.</summary>
+    public int StageCount => stages.Length;
+
     /// <summary>Output of each stage (layer1, layer2, …) for an input batch; for inspection and tests.</summary>
     public Tensor[] StageOutputs(Tensor x)
     {

@@ -42,7 +42,8 @@ public sealed class FrozenFeatureCache : IDataset
     public static FrozenFeatureCache Build(ResNetModel model, int stage, IDataset source, int batchSize = 64, int workers = 2,
         Action<int, int>? progress = null, CancellationToken cancellation = default)
     {
-        if (stage is < 1 or > 4) throw new ArgumentOutOfRangeException(nameof(stage), stage, "Cache the output of stage 1..4.");
+        if (stage < 1 || stage > model.StageCount)
+            throw new ArgumentOutOfRangeException(nameof(stage), stage, $"Cache the output of stage 1..{model.StageCount}.");
         if (model.InputStage != 0) throw new InvalidOperationException("The model must take images (InputStage 0) to fill the cache.");
         var device = model.parameters().First().device;
         bool wasTraining = model.training;

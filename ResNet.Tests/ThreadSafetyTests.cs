@@ -29,9 +29,7 @@ public sealed class ThreadSafetyTests(MLNetFixture fx) : IDisposable
         var model = ml.Transforms.LoadImages("Image", null, "ImagePath")
             .Append(ml.Transforms.ResNet18Featurizer("Features", "Image", fx.Weights, batchSize: 4))
             .Fit(MLNetFixture.Data(ml, files.Take(1)));
-        float[][] expected;
-        using (var single = ml.Model.CreatePredictionEngine<MLNetFixture.ImageRow, Prediction>(model))
-            expected = [.. files.Select(f => single.Predict(new MLNetFixture.ImageRow { ImagePath = f }).Features)];
+        var expected = FeaturesOnOneThread(ml, model, files);
 
         const int threads = 4;
         var results = new float[threads][][];
@@ -56,9 +54,7 @@ public sealed class ThreadSafetyTests(MLNetFixture fx) : IDisposable
             .Append(ml.Transforms.ResNet18Featurizer("Features", "Image", fx.Weights, batchSize: 4)).Fit(data);
         string zip = Path.Combine(scratch.New(), "featurizer.zip");
         ml.Model.Save(model, data.Schema, zip);
-        float[][] expected;
-        using (var single = ml.Model.CreatePredictionEngine<MLNetFixture.ImageRow, Prediction>(model))
-            expected = [.. files.Select(f => single.Predict(new MLNetFixture.ImageRow { ImagePath = f }).Features)];
+        var expected = FeaturesOnOneThread(ml, model, files);
 
         const int threads = 4;
         var results = new float[threads][][];
@@ -72,5 +68,12 @@ public sealed class ThreadSafetyTests(MLNetFixture fx) : IDisposable
         for (int t = 0; t < threads; t++)
             for (int i = 0; i < files.Length; i++)
                 Assert.True(OnnxTestModels.MaxAbsDiff(expected[(i + t * 3) % files.Length], results[t][i]) <= 1e-5, $"thread {t}, image {i}");
+    }
+
+    /// <summary>The reference: every file's features through one <c>PredictionEngine</c> on this thread.</summary>
+    private static float[][] FeaturesOnOneThread(MLContext ml, ITransformer model, string[] files)
+    {
+        using var single = ml.Model.CreatePredictionEngine<MLNetFixture.ImageRow, Prediction>(model);
+        return [.. files.Select(f => single.Predict(new MLNetFixture.ImageRow { ImagePath = f }).Features)];
     }
 }

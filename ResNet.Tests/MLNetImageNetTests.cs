@@ -154,9 +154,10 @@ public sealed class MLNetImageNetFineTuneTests : IDisposable
         string dir = scratch.New();
         try
         {
-            // Three Imagenette classes: 4 training and 3 test photographs each.
+            // Three Imagenette classes: 4 training and 10 test photographs each. Ten test images per class keep the
+            // verdict from hanging on one photograph (with 3 per class, 7 of 9 right on one CPU and 8 of 9 on another).
             var classes = Directory.GetDirectories(Path.Combine(TestPaths.Imagenette, "train")).Order(StringComparer.Ordinal).Take(3).ToArray();
-            foreach (var (split, skip, take) in new[] { ("train", 0, 4), ("test", 4, 3) })
+            foreach (var (split, skip, take) in new[] { ("train", 0, 4), ("test", 4, 10) })
                 foreach (var c in classes)
                 {
                     string target = Directory.CreateDirectory(Path.Combine(dir, "data", split, Path.GetFileName(c))).FullName;
@@ -181,7 +182,8 @@ public sealed class MLNetImageNetFineTuneTests : IDisposable
             Assert.Contains("caching layer4 activations of the training images: 12/12", run.Out);
             var line = run.Out.Split('\n').Single(l => l.StartsWith("test accuracy: "));
             double tuned = double.Parse(line["test accuracy: ".Length..], CultureInfo.InvariantCulture);
-            Assert.True(tuned >= 0.8 && tuned > untrained + 0.2, $"fine-tuned {tuned}, untrained head {untrained}");
+            // Chance is 1/3; a head trained on 12 images of ImageNet features gets most of 30 new photographs right.
+            Assert.True(tuned >= 0.7 && tuned >= untrained + 0.3, $"fine-tuned {tuned}, untrained head {untrained}");
 
             // The checkpoint is the whole network, with the card's mean image, and takes images again.
             var (saved, savedCard) = WeightsFile.Load(Path.Combine(dir, "run", "checkpoints", "last", "model.pt"));

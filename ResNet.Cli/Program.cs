@@ -16,6 +16,7 @@ public static class Program
         root.Subcommands.Add(PredictCommand.Create());
         root.Subcommands.Add(TrainCommand.Create());
         root.Subcommands.Add(EvaluateCommand.Create());
+        root.Subcommands.Add(DegradationCommand.Create());
         // Signals are ours (TerminationSignals says why), so System.CommandLine's handling is switched off.
         using var signals = TerminationSignals.Register();
         int code = root.Parse(args).InvokeAsync(new InvocationConfiguration { ProcessTerminationTimeout = null }, signals.Token)

@@ -115,7 +115,8 @@ public static class Plots
         return data.ToArray();
     }
 
-    private static PlotModel Chart(string title, string yTitle)
+    /// <summary>A white line chart over epochs with a legend inside, the house style of every curve plot.</summary>
+    internal static PlotModel Chart(string title, string yTitle)
     {
         var model = new PlotModel { Title = title, Background = OxyColors.White };
         model.Legends.Add(new Legend { LegendPosition = LegendPosition.RightTop, LegendPlacement = LegendPlacement.Inside });
@@ -124,7 +125,8 @@ public static class Plots
         return model;
     }
 
-    private static LineSeries Line(string title, IEnumerable<(int Epoch, double? Value)> points, OxyColor color)
+    /// <summary>A line with circle markers through the epochs that have a value.</summary>
+    internal static LineSeries Line(string title, IEnumerable<(int Epoch, double? Value)> points, OxyColor color)
     {
         var series = new LineSeries { Title = title, Color = color, MarkerType = MarkerType.Circle, MarkerSize = 3, MarkerFill = color };
         foreach (var (epoch, value) in points)

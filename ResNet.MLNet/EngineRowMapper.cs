@@ -6,6 +6,12 @@ namespace ResNet.MLNet;
 /// <summary>
 /// The row-by-row form of an <see cref="EngineScoringTransformer"/>, for a <c>PredictionEngine</c>: each row's pixels
 /// go through the transformer's engine as a batch of one, once per row however many outputs are read.
+/// <para>
+/// A <c>PredictionEngine</c> is not thread-safe, and sharing one between threads used to end in a native crash (two
+/// threads disposing one decoded image). Each row (one per engine) therefore refuses a second thread that asks it to
+/// score while another is scoring, with an <see cref="InvalidOperationException"/> that names the fix. This catches
+/// overlapping calls only: a shared engine stays wrong even when no call happens to overlap.
+/// </para>
 /// </summary>
 internal sealed class EngineRowMapper : IRowToRowMapper
 {
@@ -46,6 +52,7 @@ internal sealed class EngineRowMapper : IRowToRowMapper
         private VBuffer<float> pixelRow;
         private Training.Engines.EngineOutput? output;
         private long scored = -1;
+        private int busy; // 1 while a thread is scoring this row
 
         public override DataViewSchema Schema => mapper.OutputSchema;
         public override long Position => input.Position;
@@ -74,13 +81,25 @@ internal sealed class EngineRowMapper : IRowToRowMapper
 
         private Training.Engines.EngineOutput Score()
         {
-            if (scored == input.Position && output is not null) return output;
-            pixelsGetter ??= input.GetGetter<VBuffer<float>>(mapper.InputSchema[mapper.pixels]);
-            pixelsGetter(ref pixelRow);
-            var dense = pixelRow.IsDense ? pixelRow.GetValues() : pixelRow.DenseValues().ToArray();
-            output = mapper.parent.Run(dense, 1);
-            scored = input.Position;
-            return output;
+            if (Interlocked.Exchange(ref busy, 1) == 1)
+                throw new InvalidOperationException(
+                    $"{mapper.parent.InputDescription}: two threads are using one PredictionEngine at once, and a PredictionEngine is not thread-safe. " +
+                    "Give each thread its own engine, all created from one model with new PredictionEngineOptions { OwnsTransformer = false }, " +
+                    "or take them from a pool (Microsoft.Extensions.ObjectPool); see docs/mlnet.md, 'Predicting from many threads'.");
+            try
+            {
+                if (scored == input.Position && output is not null) return output;
+                pixelsGetter ??= input.GetGetter<VBuffer<float>>(mapper.InputSchema[mapper.pixels]);
+                pixelsGetter(ref pixelRow);
+                var dense = pixelRow.IsDense ? pixelRow.GetValues() : pixelRow.DenseValues().ToArray();
+                output = mapper.parent.Run(dense, 1);
+                scored = input.Position;
+                return output;
+            }
+            finally
+            {
+                Volatile.Write(ref busy, 0);
+            }
         }
     }
 }

@@ -56,11 +56,29 @@ internal sealed class EngineScoringTransformer : ITransformer, IDisposable
     /// <summary>The columns this transformer adds, in order.</summary>
     public IReadOnlyList<EngineOutputColumn> Outputs { get; }
 
+    /// <summary>How errors name the user's input column, e.g. "column 'Image' (ResNet18Classifier)".</summary>
+    public string InputDescription => inputDescription;
+
     /// <summary>Floats per input row.</summary>
     public int RowLength => engine.Card.Preprocessing.ResizedLength;
 
     /// <summary>Runs <paramref name="rows"/> rows of <see cref="RowLength"/> pixel values.</summary>
-    public Training.Engines.EngineOutput Run(ReadOnlySpan<float> input, int rows) => engine.RunResized(input, rows);
+    public Training.Engines.EngineOutput Run(ReadOnlySpan<float> input, int rows)
+    {
+        try
+        {
+            return engine.RunResized(input, rows);
+        }
+        catch (ObjectDisposedException e)
+        {
+            // The usual way here: ML.NET's PredictionEngine disposes the model it was made from (OwnsTransformer is true by default).
+            throw new ObjectDisposedException(
+                $"{inputDescription}: this model was disposed and can no longer score. A PredictionEngine disposes the model it was created from " +
+                "when the engine is disposed (PredictionEngineOptions.OwnsTransformer is true by default). To make several engines from one model " +
+                "(one per thread, or a pool), create each with ml.Model.CreatePredictionEngine<TIn, TOut>(model, new PredictionEngineOptions { OwnsTransformer = false }) " +
+                "and dispose the model once when all of them are done.", e);
+        }
+    }
 
     /// <inheritdoc/>
     public bool IsRowToRowMapper => true;

@@ -227,6 +227,19 @@ public class WeightsTests(ITestOutputHelper output) : IDisposable
         Assert.Contains("damaged.pt", Assert.Throws<InvalidDataException>(() => WeightsFile.ReadStateDict(damaged)).Message);
     }
 
+    [Fact]
+    public void A_storage_that_claims_more_than_its_archive_entry_holds_is_refused_before_unpickling()
+    {
+        string dir = scratch.New();
+        string source = Path.Combine(dir, "model.pt"), hostile = Path.Combine(dir, "hostile.pt");
+        using (var model = ResNetModel.ResNet18(10, StemKind.Small))
+            WeightsFile.Save(model, new ModelCard(), source);
+        HostileInputTests.WithTensor(source, hostile, "layer1.0.conv1.weight", [64, 64, 3, 3], 1L << 40, 64);
+        var e = Assert.Throws<InvalidDataException>(() => WeightsFile.Load(hostile));
+        Assert.Contains("hostile.pt: refused: tensor 'layer1.0.conv1.weight' claims a storage of 1,099,511,627,776 elements (4,398,046,511,104 bytes), but data/extra holds 64 bytes", e.Message);
+        Assert.Throws<InvalidDataException>(() => WeightsFile.ReadStateDict(hostile));
+    }
+
     [Theory]
     [InlineData(new byte[] { 0x80, 0x02, 0x82, 0x01, 0x2E }, "extension-registry")] // EXT1
     [InlineData(new byte[] { 0x80, 0x02, 0x63, (byte)'o', (byte)'s', 0x0A }, "unterminated line")] // GLOBAL cut short

@@ -37,9 +37,16 @@ internal sealed class EngineRowMapper : IRowToRowMapper
     {
         var columns = dependingColumns.ToList();
         var needed = columns.Where(c => c.Index < InputSchema.Count).Select(c => InputSchema[c.Index]).ToList();
-        if (columns.Any(c => c.Index >= InputSchema.Count)) needed.Add(InputSchema[pixels]);
+        if (columns.Any(c => c.Index >= InputSchema.Count))
+        {
+            needed.Add(InputSchema[pixels]);
+            // Text columns (typically the image path) let an error name the row's file; the file check reads the path.
+            needed.AddRange(TextColumns);
+        }
         return needed.DistinctBy(c => c.Index);
     }
+
+    private IEnumerable<DataViewSchema.Column> TextColumns => InputSchema.Where(c => !c.IsHidden && c.Type is TextDataViewType);
 
     /// <inheritdoc/>
     public DataViewRow GetRow(DataViewRow input, IEnumerable<DataViewSchema.Column> activeColumns) =>
@@ -49,6 +56,7 @@ internal sealed class EngineRowMapper : IRowToRowMapper
     {
         private readonly int sourceCount = mapper.InputSchema.Count;
         private ValueGetter<VBuffer<float>>? pixelsGetter;
+        private Action? checkFile;
         private VBuffer<float> pixelRow;
         private Training.Engines.EngineOutput? output;
         private long scored = -1;
@@ -79,6 +87,18 @@ internal sealed class EngineRowMapper : IRowToRowMapper
             return (ValueGetter<TValue>)(Delegate)getter;
         }
 
+        /// <summary>" (Name = 'value', …)" for the row's active text columns (the image path, typically), or "".</summary>
+        private string DescribeRow()
+        {
+            var texts = mapper.TextColumns.Where(input.IsColumnActive).Select(c =>
+            {
+                ReadOnlyMemory<char> value = default;
+                input.GetGetter<ReadOnlyMemory<char>>(c)(ref value);
+                return $"{c.Name} = '{value}'";
+            }).ToList();
+            return texts.Count == 0 ? "" : $" ({string.Join(", ", texts)})";
+        }
+
         private Training.Engines.EngineOutput Score()
         {
             if (Interlocked.Exchange(ref busy, 1) == 1)
@@ -90,7 +110,16 @@ internal sealed class EngineRowMapper : IRowToRowMapper
             {
                 if (scored == input.Position && output is not null) return output;
                 pixelsGetter ??= input.GetGetter<VBuffer<float>>(mapper.InputSchema[mapper.pixels]);
-                pixelsGetter(ref pixelRow);
+                try
+                {
+                    // Decoding happens here (lazily, in the image transforms upstream), so a bad file fails here.
+                    if (mapper.parent.FileCheck is { } check) (checkFile ??= check.Checker(input))();
+                    pixelsGetter(ref pixelRow);
+                }
+                catch (Exception e)
+                {
+                    throw mapper.parent.CannotRead(input.Position, DescribeRow(), e);
+                }
                 var dense = pixelRow.IsDense ? pixelRow.GetValues() : pixelRow.DenseValues().ToArray();
                 output = mapper.parent.Run(dense, 1);
                 scored = input.Position;

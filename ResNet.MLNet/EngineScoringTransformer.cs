@@ -42,9 +42,11 @@ internal sealed class EngineScoringTransformer : ITransformer, IDisposable
     /// <param name="outputs">The columns to add.</param>
     /// <param name="batchSize">Rows per engine call in <see cref="Transform"/>.</param>
     /// <param name="inputDescription">How errors name the user's input column, e.g. "column 'Image' (ResNet18Classifier)".</param>
+    /// <param name="fileCheck">The checks on each row's image file before its pixels are read, if any.</param>
     public EngineScoringTransformer(OnnxEngine engine, byte[] model, string pixels, IReadOnlyList<EngineOutputColumn> outputs,
-        int batchSize, string inputDescription)
+        int batchSize, string inputDescription, ImageFileCheck? fileCheck = null)
     {
+        FileCheck = fileCheck;
         this.engine = engine;
         this.model = model;
         this.pixels = pixels;
@@ -58,6 +60,17 @@ internal sealed class EngineScoringTransformer : ITransformer, IDisposable
 
     /// <summary>How errors name the user's input column, e.g. "column 'Image' (ResNet18Classifier)".</summary>
     public string InputDescription => inputDescription;
+
+    /// <summary>The checks on each row's image file before its pixels are read (in-process only: not saved), or null.</summary>
+    public ImageFileCheck? FileCheck { get; }
+
+    /// <summary>
+    /// The error for a row whose image could not be read (checked, decoded or resized upstream): the row, its text
+    /// columns (<paramref name="described"/>, e.g. " (ImagePath = 'a.jpg')") and what went wrong.
+    /// </summary>
+    public InvalidOperationException CannotRead(long row, string described, Exception e) =>
+        new($"Cannot read the image of row {row}{described} in {inputDescription}: {e.Innermost().Message} " +
+            "Nothing is skipped silently: remove or fix the file, or filter such rows out before this transform.", e);
 
     /// <summary>Floats per input row.</summary>
     public int RowLength => engine.Card.Preprocessing.ResizedLength;

@@ -7,10 +7,11 @@ namespace ResNet.MLNet;
 /// The row-by-row form of an <see cref="EngineScoringTransformer"/>, for a <c>PredictionEngine</c>: each row's pixels
 /// go through the transformer's engine as a batch of one, once per row however many outputs are read.
 /// <para>
-/// A <c>PredictionEngine</c> is not thread-safe, and sharing one between threads used to end in a native crash (two
-/// threads disposing one decoded image). Each row (one per engine) therefore refuses a second thread that asks it to
-/// score while another is scoring, with an <see cref="InvalidOperationException"/> that names the fix. This catches
-/// overlapping calls only: a shared engine stays wrong even when no call happens to overlap.
+/// A <c>PredictionEngine</c> is not thread-safe, and one shared by threads could abort the process natively (the image
+/// transforms upstream and ONNX Runtime inputs are per-engine state). Each row (one per engine) therefore refuses a
+/// second thread that asks it to score while another is scoring, before anything upstream runs, with an
+/// <see cref="InvalidOperationException"/> that names the fix. This catches overlapping calls only: a shared engine
+/// stays wrong even when no call happens to overlap.
 /// </para>
 /// </summary>
 internal sealed class EngineRowMapper : IRowToRowMapper

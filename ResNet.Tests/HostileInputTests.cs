@@ -180,7 +180,14 @@ public sealed partial class HostileInputTests(CliFixture fixture) : IClassFixtur
         void Global(string module, string name) => p.AddRange(System.Text.Encoding.ASCII.GetBytes($"c{module}\n{name}\n"));
         void Int(long value)
         {
-            p.Add(0x8A); // LONG1
+            // As Python's pickler writes them: BININT when the value fits in 32 bits, LONG1 beyond.
+            if (value is >= int.MinValue and <= int.MaxValue)
+            {
+                p.Add((byte)'J');
+                p.AddRange(BitConverter.GetBytes((int)value));
+                return;
+            }
+            p.Add(0x8A);
             p.Add(8);
             p.AddRange(BitConverter.GetBytes(value));
         }

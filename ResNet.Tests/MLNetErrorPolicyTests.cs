@@ -109,6 +109,33 @@ public sealed class MLNetErrorPolicyTests(MLNetFixture fx) : IDisposable
     }
 
     [Fact]
+    public void Damaged_files_are_skipped_by_filtering_the_rows_first_with_the_same_check()
+    {
+        // The pattern docs/mlnet.md gives for skipping: drop the rows whose file fails ImageLimits.Check, then featurize.
+        static bool Damaged(MLNetFixture.ImageRow row)
+        {
+            try
+            {
+                ImageLimits.Check(File.ReadAllBytes(row.ImagePath), row.ImagePath);
+                return false;
+            }
+            catch (Exception e) when (e is ImageDecodeException or IOException)
+            {
+                return true;
+            }
+        }
+        string empty = Path.Combine(scratch.New(), "empty.jpg");
+        File.WriteAllBytes(empty, []);
+        var ml = new MLContext(1);
+        var data = MLNetFixture.Data(ml, [fx.TestFiles[1], TruncatedJpeg(), fx.TestFiles[2], empty]);
+        var usable = ml.Data.FilterByCustomPredicate<MLNetFixture.ImageRow>(data, Damaged);
+        var model = LoadAndFeaturize(ml, checkFiles: true).Fit(usable);
+        var scored = model.Transform(usable);
+        Assert.Equal([fx.TestFiles[1], fx.TestFiles[2]], scored.GetColumn<string>("ImagePath").ToArray());
+        Assert.All(scored.GetColumn<float[]>("Features").ToArray(), f => Assert.Equal(512, f.Length));
+    }
+
+    [Fact]
     public void A_path_column_that_is_not_text_is_refused_at_fit()
     {
         var ml = new MLContext(1);

@@ -254,6 +254,16 @@ public class WeightsTests(ITestOutputHelper output) : IDisposable
     }
 
     [Fact]
+    public void The_scanner_refuses_a_tensor_whose_size_it_cannot_read_however_it_is_built()
+    {
+        // REDUCE, NEWOBJ and OBJ of the tensor rebuilder with arguments that are not a storage, offset, shape and strides.
+        byte[] rebuilder = [.. "ctorch._utils\n_rebuild_tensor_v2\n"u8];
+        foreach (byte[] pickle in new byte[][] { [.. rebuilder, (byte)')', (byte)'R', (byte)'.'], [.. rebuilder, (byte)')', 0x81, (byte)'.'], [(byte)'(', .. rebuilder, (byte)'o', (byte)'.'] })
+            Assert.Contains("a tensor whose storage, offset, shape or strides cannot be read",
+                Assert.Throws<UnsafeWeightsException>(() => PickleScanner.Check(pickle, "x.pkl")).Message);
+    }
+
+    [Fact]
     public void The_scanner_accepts_protocol_0_globals_that_are_allowed_and_names_the_rest()
     {
         PickleScanner.Check("ccollections\nOrderedDict\n)R."u8, "ok.pkl");

@@ -35,9 +35,9 @@ public static class PickleScanner
 
     private enum Kind { Mark, Text, Int, Tuple, Global, Persistent, Tensor, Dict, Other }
 
-    /// <summary>A value on the symbolic stack: Text (strings, global names), Int, Items (tuple elements, a persistent id's
-    /// fields, a dict's keys and values in turn) or Tensor.</summary>
-    private sealed record Item(Kind Kind, string? Text = null, long Int = 0, List<Item>? Items = null, TensorHeader? Tensor = null);
+    /// <summary>A value on the symbolic stack: Text (strings, global names), Int, Items (tuple elements, a dict's keys and
+    /// values in turn), Storage (a persistent id) or Tensor.</summary>
+    private sealed record Item(Kind Kind, string? Text = null, long Int = 0, List<Item>? Items = null, TensorHeader? Tensor = null, StorageHeader? Storage = null);
 
     /// <summary>
     /// Scans one pickle; throws <see cref="UnsafeWeightsException"/> naming every disallowed global (or the opcode
@@ -49,6 +49,7 @@ public static class PickleScanner
         var refused = new SortedSet<string>(StringComparer.Ordinal);
         var other = new Item(Kind.Other);
         var tensors = new List<TensorHeader>();
+        var storages = new List<StorageHeader>();
         var stack = new List<Item>();
         var memo = new Dictionary<long, Item>();
         int pos = 0;
@@ -110,20 +111,27 @@ public static class PickleScanner
             long.TryParse(text.TrimEnd('L'), System.Globalization.NumberStyles.AllowLeadingSign, System.Globalization.CultureInfo.InvariantCulture, out long v)
                 ? new Item(Kind.Int, Int: v) : other;
 
-        // What torch.save writes for a tensor: _rebuild_tensor_v2(persistent storage id, offset, shape, strides, ...).
+        // What torch.save writes for a storage: persistent id ('storage', storage class, key, location, element count).
+        // Unpickling allocates the count it claims, so every one is recorded, used by a tensor or not.
+        Item Persistent(Item pid)
+        {
+            if (pid is not { Kind: Kind.Tuple, Items: [_, { Kind: Kind.Global } type, { Kind: Kind.Text } key, _, { Kind: Kind.Int } count, ..] })
+                return other;
+            storages.Add(new StorageHeader(type.Text!["torch.".Length..], key.Text!, count.Int));
+            return new Item(Kind.Persistent, Storage: storages[^1]);
+        }
+
+        // What torch.save writes for a tensor: _rebuild_tensor_v2(storage, offset, shape, strides, ...). A call of the
+        // rebuilder that cannot be read so is refused: its size would be unknown until it is allocated.
         Item Reduce(Item callable, Item args)
         {
             if (callable is { Kind: Kind.Global, Text: "collections.OrderedDict" }) return new Item(Kind.Dict, Items: []);
-            if (callable is { Kind: Kind.Global, Text: "torch._utils._rebuild_tensor" or "torch._utils._rebuild_tensor_v2" }
-                && args is { Kind: Kind.Tuple, Items: [{ Kind: Kind.Persistent, Items: [_, { Kind: Kind.Global } type, { Kind: Kind.Text } key, _, { Kind: Kind.Int } count, ..] },
-                    { Kind: Kind.Int } offset, { Kind: Kind.Tuple } shape, { Kind: Kind.Tuple } stride, ..] }
-                && shape.Items!.All(i => i.Kind == Kind.Int) && stride.Items!.All(i => i.Kind == Kind.Int))
-            {
-                tensors.Add(new TensorHeader("", type.Text!["torch.".Length..], key.Text!, count.Int, offset.Int,
-                    [.. shape.Items!.Select(i => i.Int)], [.. stride.Items!.Select(i => i.Int)]));
-                return new Item(Kind.Tensor, Tensor: tensors[^1]);
-            }
-            return other;
+            if (callable is not { Kind: Kind.Global, Text: "torch._utils._rebuild_tensor" or "torch._utils._rebuild_tensor_v2" }) return other;
+            if (args is not { Kind: Kind.Tuple, Items: [{ Kind: Kind.Persistent, Storage: { } storage }, { Kind: Kind.Int } offset, { Kind: Kind.Tuple } shape, { Kind: Kind.Tuple } stride, ..] }
+                || !shape.Items!.All(i => i.Kind == Kind.Int) || !stride.Items!.All(i => i.Kind == Kind.Int))
+                throw Malformed("a tensor whose storage, offset, shape or strides cannot be read");
+            tensors.Add(new TensorHeader("", storage, offset.Int, [.. shape.Items!.Select(i => i.Int)], [.. stride.Items!.Select(i => i.Int)]));
+            return new Item(Kind.Tensor, Tensor: tensors[^1]);
         }
 
         void SetItems(Item target, List<Item> pairs)
@@ -144,7 +152,7 @@ public static class PickleScanner
                         throw new UnsafeWeightsException(
                             $"{source}: refused: the file names {string.Join(", ", refused)}, which a tensor state dict never uses. " +
                             "Only tensors are accepted (torch.save(model.state_dict())); such a file can run code when loaded by Python's torch.load, so do not open it there either unless you trust its origin.");
-                    if (stack is not [{ Kind: Kind.Dict, Items: { } entries }]) return new PickleContents(tensors, null);
+                    if (stack is not [{ Kind: Kind.Dict, Items: { } entries }]) return new PickleContents(storages, tensors, null);
                     var dict = new Dictionary<string, TensorHeader?>(StringComparer.Ordinal);
                     var keys = new Dictionary<TensorHeader, string>(ReferenceEqualityComparer.Instance);
                     foreach (var entry in entries.Chunk(2).Where(e => e.Length == 2))
@@ -153,7 +161,7 @@ public static class PickleScanner
                         dict[key] = entry[1].Tensor is { } header ? header with { Key = key } : null;
                         if (entry[1].Tensor is { } named) keys.TryAdd(named, key);
                     }
-                    return new PickleContents([.. tensors.Select(t => keys.TryGetValue(t, out var k) ? t with { Key = k } : t)], dict);
+                    return new PickleContents(storages, [.. tensors.Select(t => keys.TryGetValue(t, out var k) ? t with { Key = k } : t)], dict);
                 case 0x80: Take(pickle, 1); break; // PROTO
                 case 0x95: Take(pickle, 8); break; // FRAME
                 case 0x28: stack.Add(new Item(Kind.Mark)); break; // MARK
@@ -213,15 +221,16 @@ public static class PickleScanner
                     stack.Add(Global(module.Text!, name.Text!));
                     break;
                 }
-                case 0x69: Global(Line(pickle), Line(pickle)); PopToMark(); stack.Add(other); break; // INST
+                case 0x69: { var callable = Global(Line(pickle), Line(pickle)); stack.Add(Reduce(callable, Tuple(PopToMark()))); break; } // INST
                 // Calls and object building: their callables come from globals checked above.
                 case 0x52: { var args = Pop(); stack.Add(Reduce(Pop(), args)); break; } // REDUCE
-                case 0x81: Pop(); Pop(); stack.Add(other); break; // NEWOBJ
-                case 0x92: Pop(); Pop(); Pop(); stack.Add(other); break; // NEWOBJ_EX
-                case 0x6F: PopToMark(); stack.Add(other); break; // OBJ
+                // Unpicklers may build objects through these too: a tensor built so is read like one built by REDUCE.
+                case 0x81: { var args = Pop(); stack.Add(Reduce(Pop(), args)); break; } // NEWOBJ
+                case 0x92: { Pop(); var args = Pop(); stack.Add(Reduce(Pop(), args)); break; } // NEWOBJ_EX
+                case 0x6F: { var items = PopToMark(); if (items.Count == 0) throw Malformed("OBJ without a class"); stack.Add(Reduce(items[0], Tuple(items[1..]))); break; } // OBJ
                 case 0x62: Pop(); Top(); break; // BUILD
                 case 0x50: Line(pickle); stack.Add(other); break; // PERSID
-                case 0x51: stack.Add(Pop() is { Kind: Kind.Tuple } pid ? new Item(Kind.Persistent, Items: pid.Items) : other); break; // BINPERSID
+                case 0x51: stack.Add(Persistent(Pop())); break; // BINPERSID
                 case 0x82 or 0x83 or 0x84: throw Malformed("extension-registry opcode (EXT1/2/4), which can name any callable");
                 case 0x97 or 0x98: throw Malformed("out-of-band buffer opcode");
                 default: throw Malformed($"unknown opcode 0x{op:X2}");
@@ -232,23 +241,26 @@ public static class PickleScanner
     }
 }
 
+/// <summary>What a weights file's pickle says about one storage (a persistent id), read before its data is inflated.</summary>
+/// <param name="Type">The storage's class name, e.g. <c>FloatStorage</c>.</param>
+/// <param name="Key">The storage's name in the archive's <c>data/</c> folder.</param>
+/// <param name="Elements">Elements the storage claims to hold.</param>
+public sealed record StorageHeader(string Type, string Key, long Elements);
+
 /// <summary>
-/// What a state dict's pickle says about one tensor, read before any tensor data is inflated: the storage it views
-/// (<paramref name="StorageType"/> such as <c>FloatStorage</c>, archive entry <c>data/</c><paramref name="StorageKey"/>,
-/// <paramref name="StorageElements"/> elements) and the view (<paramref name="Offset"/>, <paramref name="Shape"/>,
-/// <paramref name="Stride"/>, in elements).
+/// What a state dict's pickle says about one tensor, read before any tensor data is inflated: the storage it views and
+/// the view (<paramref name="Offset"/>, <paramref name="Shape"/>, <paramref name="Stride"/>, in elements).
 /// </summary>
-/// <param name="Key">The state dict key, e.g. <c>layer1.0.conv1.weight</c>.</param>
-/// <param name="StorageType">The storage's class name, e.g. <c>FloatStorage</c>.</param>
-/// <param name="StorageKey">The storage's name in the archive's <c>data/</c> folder.</param>
-/// <param name="StorageElements">Elements the storage claims to hold.</param>
+/// <param name="Key">The state dict key, e.g. <c>layer1.0.conv1.weight</c>; empty for a tensor outside the state dict's entries.</param>
+/// <param name="Storage">The storage the tensor views.</param>
 /// <param name="Offset">The tensor's first element in the storage.</param>
 /// <param name="Shape">The tensor's shape.</param>
 /// <param name="Stride">The tensor's strides.</param>
-public sealed record TensorHeader(string Key, string StorageType, string StorageKey, long StorageElements, long Offset, long[] Shape, long[] Stride);
+public sealed record TensorHeader(string Key, StorageHeader Storage, long Offset, long[] Shape, long[] Stride);
 
 /// <summary>What a checked pickle would build, known without building it.</summary>
+/// <param name="Storages">Every storage it loads (each persistent id), in order.</param>
 /// <param name="Tensors">Every tensor it rebuilds, wherever it sits; <see cref="TensorHeader.Key"/> is empty for those outside the state dict.</param>
 /// <param name="StateDict">The top-level dict: each key with its tensor, or null when the value is not a tensor as
 /// <c>torch.save</c> writes one. Null when the pickle builds no dict.</param>
-public sealed record PickleContents(IReadOnlyList<TensorHeader> Tensors, IReadOnlyDictionary<string, TensorHeader?>? StateDict);
+public sealed record PickleContents(IReadOnlyList<StorageHeader> Storages, IReadOnlyList<TensorHeader> Tensors, IReadOnlyDictionary<string, TensorHeader?>? StateDict);

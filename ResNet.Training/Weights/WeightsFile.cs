@@ -235,7 +235,7 @@ public static class WeightsFile
                 using var copy = new MemoryStream();
                 stream.CopyTo(copy);
                 var contents = PickleScanner.Check(copy.GetBuffer().AsSpan(0, (int)copy.Length), $"{path} ({entry.FullName})");
-                TensorBounds.Check(contents.Tensors, archive, path);
+                TensorBounds.Check(contents, archive, path);
                 if (entry.Name == "data.pkl") shapes = StateDictShapes(contents, path);
             }
             return shapes!;

@@ -119,9 +119,12 @@ internal sealed class EngineOptions
         }
     }
 
-    /// <summary>The files these options read (weights and their card, ONNX model), for <see cref="OutputGuard"/>.</summary>
-    public IEnumerable<string?> InputFiles(ParseResult parse) =>
-        parse.GetValue(Weights) is { Length: > 0 } w ? [w, ModelCard.PathFor(w), parse.GetValue(Onnx)] : [parse.GetValue(Onnx)];
+    /// <summary>The files these options read (weights and their card, ONNX model, calibration images), for <see cref="OutputGuard"/>.</summary>
+    public IEnumerable<string?> InputFiles(ParseResult parse)
+    {
+        IEnumerable<string?> model = parse.GetValue(Weights) is { Length: > 0 } w ? [w, ModelCard.PathFor(w), parse.GetValue(Onnx)] : [parse.GetValue(Onnx)];
+        return parse.GetValue(Calibration) is { Length: > 0 } calibration ? model.Concat(ImageSources.Find(calibration)) : model;
+    }
 
     /// <summary>
     /// Loads <c>--weights</c> for every verb (train, export, featurize, predict): a weights file, or torchvision's

@@ -86,6 +86,7 @@ internal sealed class BatchScoringDataView : IDataView
         private readonly DataViewRowId[] rowIds = [];
         private readonly ValueGetter<DataViewRowId>? inputIdGetter;
         private readonly ValueGetter<VBuffer<float>>? pixelsGetter;
+        private readonly Action? checkFile;
         private readonly float[] pixels = [];
         private VBuffer<float> pixelRow;
         private Training.Engines.EngineOutput? results;
@@ -108,6 +109,7 @@ internal sealed class BatchScoringDataView : IDataView
             rowIds = new DataViewRowId[capacity];
             inputIdGetter = input.GetIdGetter();
             pixelsGetter = input.GetGetter<VBuffer<float>>(parent.source.Schema[parent.pixelsColumn]);
+            checkFile = parent.scorer.FileCheck?.Checker(input);
             pixels = new float[capacity * parent.scorer.RowLength];
         }
 
@@ -151,13 +153,12 @@ internal sealed class BatchScoringDataView : IDataView
             {
                 // Decoding happens here (lazily, in the image transforms upstream), so a bad file fails here.
                 foreach (var cache in caches) cache?.Capture(rows);
+                checkFile?.Invoke();
                 pixelsGetter!(ref pixelRow);
             }
             catch (Exception e)
             {
-                throw new InvalidOperationException(
-                    $"Cannot read the image of row {input.Position}{DescribeRow()} in {parent.inputDescription}: {e.Innermost().Message} " +
-                    "Nothing is skipped silently: remove or fix the file, or filter such rows out before this transform.", e);
+                throw parent.scorer.CannotRead(input.Position, DescribeRow(), e);
             }
             if (pixelRow.Length != length)
                 throw new InvalidOperationException(

@@ -6,6 +6,13 @@ namespace ResNet.MLNet;
 /// <summary>
 /// The row-by-row form of an <see cref="EngineScoringTransformer"/>, for a <c>PredictionEngine</c>: each row's pixels
 /// go through the transformer's engine as a batch of one, once per row however many outputs are read.
+/// <para>
+/// A <c>PredictionEngine</c> is not thread-safe, and one shared by threads could abort the process natively (the image
+/// transforms upstream and ONNX Runtime inputs are per-engine state). Each row (one per engine) therefore refuses a
+/// second thread that asks it to score while another is scoring, before anything upstream runs, with an
+/// <see cref="InvalidOperationException"/> that names the fix. This catches overlapping calls only: a shared engine
+/// stays wrong even when no call happens to overlap.
+/// </para>
 /// </summary>
 internal sealed class EngineRowMapper : IRowToRowMapper
 {
@@ -31,9 +38,16 @@ internal sealed class EngineRowMapper : IRowToRowMapper
     {
         var columns = dependingColumns.ToList();
         var needed = columns.Where(c => c.Index < InputSchema.Count).Select(c => InputSchema[c.Index]).ToList();
-        if (columns.Any(c => c.Index >= InputSchema.Count)) needed.Add(InputSchema[pixels]);
+        if (columns.Any(c => c.Index >= InputSchema.Count))
+        {
+            needed.Add(InputSchema[pixels]);
+            // Text columns (typically the image path) let an error name the row's file; the file check reads the path.
+            needed.AddRange(TextColumns);
+        }
         return needed.DistinctBy(c => c.Index);
     }
+
+    private IEnumerable<DataViewSchema.Column> TextColumns => InputSchema.Where(c => !c.IsHidden && c.Type is TextDataViewType);
 
     /// <inheritdoc/>
     public DataViewRow GetRow(DataViewRow input, IEnumerable<DataViewSchema.Column> activeColumns) =>
@@ -43,9 +57,11 @@ internal sealed class EngineRowMapper : IRowToRowMapper
     {
         private readonly int sourceCount = mapper.InputSchema.Count;
         private ValueGetter<VBuffer<float>>? pixelsGetter;
+        private Action? checkFile;
         private VBuffer<float> pixelRow;
         private Training.Engines.EngineOutput? output;
         private long scored = -1;
+        private int busy; // 1 while a thread is scoring this row
 
         public override DataViewSchema Schema => mapper.OutputSchema;
         public override long Position => input.Position;
@@ -72,15 +88,48 @@ internal sealed class EngineRowMapper : IRowToRowMapper
             return (ValueGetter<TValue>)(Delegate)getter;
         }
 
+        /// <summary>" (Name = 'value', …)" for the row's active text columns (the image path, typically), or "".</summary>
+        private string DescribeRow()
+        {
+            var texts = mapper.TextColumns.Where(input.IsColumnActive).Select(c =>
+            {
+                ReadOnlyMemory<char> value = default;
+                input.GetGetter<ReadOnlyMemory<char>>(c)(ref value);
+                return $"{c.Name} = '{value}'";
+            }).ToList();
+            return texts.Count == 0 ? "" : $" ({string.Join(", ", texts)})";
+        }
+
         private Training.Engines.EngineOutput Score()
         {
-            if (scored == input.Position && output is not null) return output;
-            pixelsGetter ??= input.GetGetter<VBuffer<float>>(mapper.InputSchema[mapper.pixels]);
-            pixelsGetter(ref pixelRow);
-            var dense = pixelRow.IsDense ? pixelRow.GetValues() : pixelRow.DenseValues().ToArray();
-            output = mapper.parent.Run(dense, 1);
-            scored = input.Position;
-            return output;
+            if (Interlocked.Exchange(ref busy, 1) == 1)
+                throw new InvalidOperationException(
+                    $"{mapper.parent.InputDescription}: two threads are using one PredictionEngine at once, and a PredictionEngine is not thread-safe. " +
+                    "Give each thread its own engine, all created from one model with new PredictionEngineOptions { OwnsTransformer = false }, " +
+                    "or take them from a pool (Microsoft.Extensions.ObjectPool); see docs/mlnet.md, 'Predicting from many threads'.");
+            try
+            {
+                if (scored == input.Position && output is not null) return output;
+                pixelsGetter ??= input.GetGetter<VBuffer<float>>(mapper.InputSchema[mapper.pixels]);
+                try
+                {
+                    // Decoding happens here (lazily, in the image transforms upstream), so a bad file fails here.
+                    if (mapper.parent.FileCheck is { } check) (checkFile ??= check.Checker(input))();
+                    pixelsGetter(ref pixelRow);
+                }
+                catch (Exception e)
+                {
+                    throw mapper.parent.CannotRead(input.Position, DescribeRow(), e);
+                }
+                var dense = pixelRow.IsDense ? pixelRow.GetValues() : pixelRow.DenseValues().ToArray();
+                output = mapper.parent.Run(dense, 1);
+                scored = input.Position;
+                return output;
+            }
+            finally
+            {
+                Volatile.Write(ref busy, 0);
+            }
         }
     }
 }

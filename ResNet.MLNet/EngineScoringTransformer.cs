@@ -42,9 +42,11 @@ internal sealed class EngineScoringTransformer : ITransformer, IDisposable
     /// <param name="outputs">The columns to add.</param>
     /// <param name="batchSize">Rows per engine call in <see cref="Transform"/>.</param>
     /// <param name="inputDescription">How errors name the user's input column, e.g. "column 'Image' (ResNet18Classifier)".</param>
+    /// <param name="fileCheck">The checks on each row's image file before its pixels are read, if any.</param>
     public EngineScoringTransformer(OnnxEngine engine, byte[] model, string pixels, IReadOnlyList<EngineOutputColumn> outputs,
-        int batchSize, string inputDescription)
+        int batchSize, string inputDescription, ImageFileCheck? fileCheck = null)
     {
+        FileCheck = fileCheck;
         this.engine = engine;
         this.model = model;
         this.pixels = pixels;
@@ -56,11 +58,40 @@ internal sealed class EngineScoringTransformer : ITransformer, IDisposable
     /// <summary>The columns this transformer adds, in order.</summary>
     public IReadOnlyList<EngineOutputColumn> Outputs { get; }
 
+    /// <summary>How errors name the user's input column, e.g. "column 'Image' (ResNet18Classifier)".</summary>
+    public string InputDescription => inputDescription;
+
+    /// <summary>The checks on each row's image file before its pixels are read (in-process only: not saved), or null.</summary>
+    public ImageFileCheck? FileCheck { get; }
+
+    /// <summary>
+    /// The error for a row whose image could not be read (checked, decoded or resized upstream): the row, its text
+    /// columns (<paramref name="described"/>, e.g. " (ImagePath = 'a.jpg')") and what went wrong.
+    /// </summary>
+    public InvalidOperationException CannotRead(long row, string described, Exception e) =>
+        new($"Cannot read the image of row {row}{described} in {inputDescription}: {e.Innermost().Message} " +
+            "Nothing is skipped silently: remove or fix the file, or filter such rows out before this transform.", e);
+
     /// <summary>Floats per input row.</summary>
     public int RowLength => engine.Card.Preprocessing.ResizedLength;
 
     /// <summary>Runs <paramref name="rows"/> rows of <see cref="RowLength"/> pixel values.</summary>
-    public Training.Engines.EngineOutput Run(ReadOnlySpan<float> input, int rows) => engine.RunResized(input, rows);
+    public Training.Engines.EngineOutput Run(ReadOnlySpan<float> input, int rows)
+    {
+        try
+        {
+            return engine.RunResized(input, rows);
+        }
+        catch (ObjectDisposedException e)
+        {
+            // The usual way here: ML.NET's PredictionEngine disposes the model it was made from (OwnsTransformer is true by default).
+            throw new ObjectDisposedException(
+                $"{inputDescription}: this model was disposed and can no longer score. A PredictionEngine disposes the model it was created from " +
+                "when the engine is disposed (PredictionEngineOptions.OwnsTransformer is true by default). To make several engines from one model " +
+                "(one per thread, or a pool), create each with ml.Model.CreatePredictionEngine<TIn, TOut>(model, new PredictionEngineOptions { OwnsTransformer = false }) " +
+                "and dispose the model once when all of them are done.", e);
+        }
+    }
 
     /// <inheritdoc/>
     public bool IsRowToRowMapper => true;

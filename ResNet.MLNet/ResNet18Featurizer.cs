@@ -51,6 +51,17 @@ public sealed class ResNet18FeaturizerEstimator : IEstimator<ResNet18FeaturizerT
         public int? GpuDeviceId { get; set; }
         /// <summary>With <see cref="GpuDeviceId"/> set and CUDA unusable: score on the CPU with a warning in <c>MLContext.Log</c> (true), or fail (false, the default).</summary>
         public bool FallbackToCpu { get; set; }
+        /// <summary>
+        /// The text column of image file paths that <c>LoadImages</c> reads (with <see cref="ImageFolder"/>): when set, each
+        /// row's file gets the command line's checks before its image is scored — complete (a truncated JPEG or PNG, which
+        /// ML.NET decodes without complaint, its missing rows grey), a known format, at most <c>ImageLimits.MaxPixels</c>
+        /// pixels (checked before the image is decoded) — and a failing row raises an error naming the row and the file.
+        /// Null (the default): no file checks. In process only: a saved model holds stock transformers, without the checks.
+        /// </summary>
+        /// <example><code>new ResNet18FeaturizerEstimator.Options { Weights = weights, ImagePathColumn = "ImagePath", ImageFolder = imageFolder }</code></example>
+        public string? ImagePathColumn { get; set; }
+        /// <summary>The folder given to <c>LoadImages</c>, which <see cref="ImagePathColumn"/>'s paths are relative to (null: as they are).</summary>
+        public string? ImageFolder { get; set; }
     }
 
     private readonly ResNetContext context;
@@ -68,7 +79,8 @@ public sealed class ResNet18FeaturizerEstimator : IEstimator<ResNet18FeaturizerT
     /// <inheritdoc/>
     public ResNet18FeaturizerTransformer Fit(IDataView input) =>
         new(new ResNetScoring(context, options.Weights, options.InputColumnName, Outputs, options.BatchSize,
-            new ScoringDevice(options.GpuDeviceId, options.FallbackToCpu), input, Component, options.Precision));
+            new ScoringDevice(options.GpuDeviceId, options.FallbackToCpu), input, Component, options.Precision,
+            ImageFileCheck.From(options.ImagePathColumn, options.ImageFolder)));
 
     /// <inheritdoc/>
     public SchemaShape GetOutputSchema(SchemaShape inputSchema)

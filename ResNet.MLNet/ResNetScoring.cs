@@ -37,7 +37,7 @@ internal sealed class ResNetScoring : IDisposable
     private readonly string inputColumn, decoded, component;
 
     public ResNetScoring(ResNetContext context, ResNet18Weights weights, string inputColumn, ResNetOutputs outputs, int batchSize,
-        ScoringDevice device, IDataView input, string component, Precision precision = Precision.Float32)
+        ScoringDevice device, IDataView input, string component, Precision precision = Precision.Float32, ImageFileCheck? fileCheck = null)
     {
         NativeBackends.EnsureOnnxRuntime(); // before ML.NET's OnnxTransformer first calls into ONNX Runtime
         if (batchSize < 1) throw new ArgumentOutOfRangeException(nameof(batchSize), $"{component}: batch size must be at least 1, not {batchSize}.");
@@ -47,6 +47,7 @@ internal sealed class ResNetScoring : IDisposable
         var ml = context.Ml;
         var p = weights.Card.Preprocessing;
         Kind = ImageInput.Check(input.Schema, inputColumn, p, component);
+        fileCheck?.CheckSchema(input.Schema, component);
 
         string prefix = $"__ResNet18.{outputs.Key}.";
         string pixels = prefix + "Pixels", resized = prefix + "Resized", features = prefix + "Features", logits = prefix + "Logits";
@@ -72,7 +73,7 @@ internal sealed class ResNetScoring : IDisposable
             engineColumns.Add(new(features, EngineColumn.Features, new VectorDataViewType(NumberDataViewType.Single, engine.Card.Architecture.FeatureDim)));
         if (outputs.Score is not null || outputs.PredictedLabel is not null)
             engineColumns.Add(new(logits, EngineColumn.Logits, new VectorDataViewType(NumberDataViewType.Single, engine.Card.Architecture.NumClasses)));
-        var scoring = new EngineScoringTransformer(engine, model, pixels, engineColumns, batchSize, $"column '{inputColumn}' ({component})");
+        var scoring = new EngineScoringTransformer(engine, model, pixels, engineColumns, batchSize, $"column '{inputColumn}' ({component})", fileCheck);
 
         // Fitting the stock transformers after the scorer reads no rows: the views are lazy.
         var post = new List<ITransformer>();

@@ -2,6 +2,7 @@ using System.Buffers.Binary;
 using System.IO.Compression;
 using System.Text.RegularExpressions;
 using ResNet.Training.Imaging;
+using ResNet.Training.Weights;
 
 namespace ResNet.Tests;
 
@@ -129,6 +130,129 @@ public sealed partial class HostileInputTests(CliFixture fixture) : IClassFixtur
         Assert.Contains("inflate to", output);
         Assert.Contains("over the limit of 537 MB", output);
         Assert.True(peak < PeakLimitKb, $"peak memory {peak} KB");
+    }
+
+    /// <summary>
+    /// <paramref name="source"/>'s state dict (a torch.save zip) with one more float tensor set in it, as torch.save writes
+    /// one: <paramref name="key"/> (a key already there is replaced) of <paramref name="shape"/> (contiguous strides) over
+    /// a storage that claims <paramref name="storageElements"/> elements, whose archive entry <c>data/extra</c> holds
+    /// <paramref name="dataBytes"/> zero bytes (a few KB once compressed, however many it declares).
+    /// </summary>
+    internal static void WithTensor(string source, string target, string key, long[] shape, long storageElements, long dataBytes)
+    {
+        using var input = ZipFile.OpenRead(source);
+        using var output = ZipFile.Open(target, ZipArchiveMode.Create);
+        string prefix = input.Entries.First(e => e.Name == "data.pkl").FullName[..^"data.pkl".Length];
+        foreach (var entry in input.Entries)
+        {
+            using var stream = output.CreateEntry(entry.FullName, CompressionLevel.Fastest).Open();
+            using var original = entry.Open();
+            if (entry.Name != "data.pkl")
+            {
+                original.CopyTo(stream);
+                continue;
+            }
+            using var pickle = new MemoryStream();
+            original.CopyTo(pickle);
+            var bytes = pickle.ToArray();
+            Assert.Equal((byte)'.', bytes[^1]); // STOP, with the state dict on top of the stack
+            stream.Write(bytes.AsSpan(0, bytes.Length - 1));
+            stream.Write(TensorEntry(key, shape, storageElements));
+            stream.WriteByte((byte)'s'); // SETITEM
+            stream.WriteByte((byte)'.');
+        }
+        using var data = output.CreateEntry(prefix + "data/extra", CompressionLevel.Fastest).Open();
+        var zeros = new byte[1 << 20];
+        for (long left = dataBytes; left > 0; left -= zeros.Length) data.Write(zeros, 0, (int)Math.Min(left, zeros.Length));
+    }
+
+    /// <summary>Pickle opcodes (protocol 2) for key → _rebuild_tensor_v2(storage 'extra', 0, shape, strides, False, OrderedDict()).</summary>
+    private static byte[] TensorEntry(string key, long[] shape, long storageElements)
+    {
+        var p = new List<byte>();
+        void Text(string text)
+        {
+            var utf8 = System.Text.Encoding.UTF8.GetBytes(text);
+            p.Add((byte)'X');
+            p.AddRange(BitConverter.GetBytes(utf8.Length));
+            p.AddRange(utf8);
+        }
+        void Global(string module, string name) => p.AddRange(System.Text.Encoding.ASCII.GetBytes($"c{module}\n{name}\n"));
+        void Int(long value)
+        {
+            // As Python's pickler writes them: BININT when the value fits in 32 bits, LONG1 beyond.
+            if (value is >= int.MinValue and <= int.MaxValue)
+            {
+                p.Add((byte)'J');
+                p.AddRange(BitConverter.GetBytes((int)value));
+                return;
+            }
+            p.Add(0x8A);
+            p.Add(8);
+            p.AddRange(BitConverter.GetBytes(value));
+        }
+        void Tuple(IEnumerable<long> values)
+        {
+            p.Add((byte)'(');
+            foreach (long v in values) Int(v);
+            p.Add((byte)'t');
+        }
+        var strides = new long[shape.Length];
+        long stride = 1;
+        for (int i = shape.Length - 1; i >= 0; stride *= shape[i--]) strides[i] = stride;
+        Text(key);
+        Global("torch._utils", "_rebuild_tensor_v2");
+        p.Add((byte)'(');
+        p.Add((byte)'(');
+        Text("storage");
+        Global("torch", "FloatStorage");
+        Text("extra");
+        Text("cpu");
+        Int(storageElements);
+        p.Add((byte)'t');
+        p.Add((byte)'Q'); // BINPERSID
+        Int(0);
+        Tuple(shape);
+        Tuple(strides);
+        p.Add(0x89); // NEWFALSE
+        Global("collections", "OrderedDict");
+        p.Add((byte)')');
+        p.Add((byte)'R');
+        p.Add((byte)'t');
+        p.Add((byte)'R');
+        return [.. p];
+    }
+
+    [Fact]
+    public void A_tensor_that_claims_terabytes_is_refused_naming_the_file_and_the_key_and_memory_stays_bounded()
+    {
+        string huge = Path.Combine(scratch.New(), "huge.pt");
+        WithTensor(fixture.Weights, huge, "fc.weight", [1024, 1024, 1024, 1024], 16, 64);
+
+        var (code, output, peak) = Measure("export", "--weights", huge, "--output", Path.Combine(scratch.New(), "huge.onnx"));
+        Assert.True(code == 1, $"exit {code}:\n{output}");
+        Assert.Contains("huge.pt: refused: tensor 'fc.weight' claims shape [1024,1024,1024,1024] (4,398,046,511,104 bytes), beyond its storage data/extra of 64 bytes", output);
+        Assert.DoesNotContain("frame #", output); // no libtorch stack trace
+        Assert.True(peak < PeakLimitKb, $"peak memory {peak} KB");
+    }
+
+    [Fact]
+    public void Keys_that_do_not_fit_the_network_are_refused_before_the_tensors_are_inflated()
+    {
+        // 400 MB of zeros under a key the network lacks: within the archive limit, a few hundred KB on disk.
+        string dir = scratch.New();
+        string extra = Path.Combine(dir, "extra.pt");
+        WithTensor(fixture.Weights, extra, "extra", [100_000_000], 100_000_000, 400_000_000);
+        File.Copy(ModelCard.PathFor(fixture.Weights), ModelCard.PathFor(extra));
+
+        var (code, output, baseline) = Measure("export", "--weights", fixture.Weights, "--output", Path.Combine(dir, "ok.onnx"));
+        Assert.True(code == 0, $"exit {code}:\n{output}");
+        (code, output, long peak) = Measure("export", "--weights", extra, "--output", Path.Combine(dir, "extra.onnx"));
+        Assert.True(code == 1, $"exit {code}:\n{output}");
+        Assert.Contains("extra.pt does not fit a ResNet-18", output);
+        Assert.Contains("unexpected keys (1): extra", output);
+        // Inflating the tensor would take 400 MB twice (the bytes, then the tensor); refusing it from the pickle takes none.
+        Assert.True(peak < baseline + 150_000, $"peak memory {peak} KB, a valid export's {baseline} KB");
     }
 
     [Fact]

@@ -60,6 +60,21 @@ public sealed class OutputGuardTests(CliFixture fixture) : IClassFixture<CliFixt
         Assert.Equal(before, Hash(image));
     }
 
+    [Theory]
+    [InlineData("featurize")]
+    [InlineData("predict")]
+    [InlineData("export")]
+    public void Int8_verbs_refuse_a_calibration_image_as_output(string verb)
+    {
+        string weights = CopyWeights(), image = CopyImage(), calibration = CopyImage(), before = Hash(calibration);
+        string[] input = verb == "export" ? [] : ["--images", image];
+        // Given as a file, and found inside a calibration folder.
+        foreach (string source in new[] { calibration, Path.GetDirectoryName(calibration)! })
+            AssertRefused(CliRunner.Run([verb, "--weights", weights, .. input, "--precision", "int8", "--calibration", source, "--output", calibration]),
+                $"is also an input ({calibration})");
+        Assert.Equal(before, Hash(calibration));
+    }
+
     [Fact]
     public void Predict_refuses_to_overwrite_its_labels_file()
     {

@@ -227,6 +227,19 @@ public class WeightsTests(ITestOutputHelper output) : IDisposable
         Assert.Contains("damaged.pt", Assert.Throws<InvalidDataException>(() => WeightsFile.ReadStateDict(damaged)).Message);
     }
 
+    [Fact]
+    public void A_storage_that_claims_more_than_its_archive_entry_holds_is_refused_before_unpickling()
+    {
+        string dir = scratch.New();
+        string source = Path.Combine(dir, "model.pt"), hostile = Path.Combine(dir, "hostile.pt");
+        using (var model = ResNetModel.ResNet18(10, StemKind.Small))
+            WeightsFile.Save(model, new ModelCard(), source);
+        HostileInputTests.WithTensor(source, hostile, "layer1.0.conv1.weight", [64, 64, 3, 3], 1L << 40, 64);
+        var e = Assert.Throws<InvalidDataException>(() => WeightsFile.Load(hostile));
+        Assert.Contains("hostile.pt: refused: tensor 'layer1.0.conv1.weight' claims a storage of 1,099,511,627,776 elements (4,398,046,511,104 bytes), but data/extra holds 64 bytes", e.Message);
+        Assert.Throws<InvalidDataException>(() => WeightsFile.ReadStateDict(hostile));
+    }
+
     [Theory]
     [InlineData(new byte[] { 0x80, 0x02, 0x82, 0x01, 0x2E }, "extension-registry")] // EXT1
     [InlineData(new byte[] { 0x80, 0x02, 0x63, (byte)'o', (byte)'s', 0x0A }, "unterminated line")] // GLOBAL cut short
@@ -238,6 +251,16 @@ public class WeightsTests(ITestOutputHelper output) : IDisposable
     {
         var e = Assert.Throws<UnsafeWeightsException>(() => PickleScanner.Check(pickle, "x.pkl"));
         Assert.Contains(reason, e.Message);
+    }
+
+    [Fact]
+    public void The_scanner_refuses_a_tensor_whose_size_it_cannot_read_however_it_is_built()
+    {
+        // REDUCE, NEWOBJ and OBJ of the tensor rebuilder with arguments that are not a storage, offset, shape and strides.
+        byte[] rebuilder = [.. "ctorch._utils\n_rebuild_tensor_v2\n"u8];
+        foreach (byte[] pickle in new byte[][] { [.. rebuilder, (byte)')', (byte)'R', (byte)'.'], [.. rebuilder, (byte)')', 0x81, (byte)'.'], [(byte)'(', .. rebuilder, (byte)'o', (byte)'.'] })
+            Assert.Contains("a tensor whose storage, offset, shape or strides cannot be read",
+                Assert.Throws<UnsafeWeightsException>(() => PickleScanner.Check(pickle, "x.pkl")).Message);
     }
 
     [Fact]

@@ -17,6 +17,11 @@ namespace ResNet.Training.Onnx;
 /// with preprocessing, in C# otherwise). <see cref="Run"/> refuses a model with preprocessing baked in, because
 /// normalised pixels cannot be turned back into the 0–255 planes exactly.
 /// </para>
+/// <para>
+/// Runs may come from several threads at once (ONNX Runtime sessions are thread-safe). <see cref="Dispose"/> may race
+/// with them: the session is released when the last run in flight ends, and a run that starts after
+/// <see cref="Dispose"/> throws <see cref="ObjectDisposedException"/>, never touching freed native memory.
+/// </para>
 /// </summary>
 public sealed class OnnxEngine : IResNetEngine
 {
@@ -25,6 +30,9 @@ public sealed class OnnxEngine : IResNetEngine
     private readonly RunOptions runOptions = new();
     private readonly string source;
     private static readonly string[] OutputNames = [OnnxNames.Features, OnnxNames.Logits];
+    // Holders of the session: 1 for the owner until Dispose, plus one per run in flight; the last to let go releases it.
+    private int holders = 1;
+    private int disposed;
 
     private OnnxEngine(InferenceSession session, OnnxModelInfo info, string source, string device, string? fallbackReason)
     {
@@ -145,18 +153,45 @@ public sealed class OnnxEngine : IResNetEngine
         long expected = (long)batchSize * Info.InputLength;
         if (batchSize < 1 || input.Length != expected)
             throw new ArgumentException($"Expected {batchSize}×3×{side}×{side} = {expected} floats, got {input.Length}.");
-        using var tensor = OrtValue.CreateTensorValueFromMemory(input.ToArray(), [batchSize, 3, side, side]);
-        using var outputs = session.Run(runOptions, [OnnxNames.Input], [tensor], OutputNames);
-        return new EngineOutput(
-            outputs[0].GetTensorDataAsSpan<float>().ToArray(),
-            outputs[1].GetTensorDataAsSpan<float>().ToArray(),
-            batchSize, Card.Architecture.FeatureDim, Card.Architecture.NumClasses);
+        Hold();
+        try
+        {
+            using var tensor = OrtValue.CreateTensorValueFromMemory(input.ToArray(), [batchSize, 3, side, side]);
+            using var outputs = session.Run(runOptions, [OnnxNames.Input], [tensor], OutputNames);
+            return new EngineOutput(
+                outputs[0].GetTensorDataAsSpan<float>().ToArray(),
+                outputs[1].GetTensorDataAsSpan<float>().ToArray(),
+                batchSize, Card.Architecture.FeatureDim, Card.Architecture.NumClasses);
+        }
+        finally
+        {
+            Release();
+        }
     }
 
-    /// <inheritdoc/>
-    public void Dispose()
+    /// <summary>Takes a hold on the session for one run; fails once the engine is disposed.</summary>
+    private void Hold()
     {
+        for (int n = Volatile.Read(ref holders); ; )
+        {
+            // A disposed session has freed the native buffers ONNX Runtime would read (names, run options): refuse instead.
+            if (n == 0) throw new ObjectDisposedException(nameof(OnnxEngine), $"The ONNX Runtime engine of {source} was disposed.");
+            int seen = Interlocked.CompareExchange(ref holders, n + 1, n);
+            if (seen == n) return;
+            n = seen;
+        }
+    }
+
+    private void Release()
+    {
+        if (Interlocked.Decrement(ref holders) > 0) return;
         session.Dispose();
         runOptions.Dispose();
+    }
+
+    /// <summary>Releases the session now, or when the last run in flight ends (see the class remarks).</summary>
+    public void Dispose()
+    {
+        if (Interlocked.Exchange(ref disposed, 1) == 0) Release();
     }
 }

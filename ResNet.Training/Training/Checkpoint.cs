@@ -75,15 +75,7 @@ public static class Checkpoint
     public static void Restore(string folder, ResNetModel model, OptimizerHelper? optimizer)
     {
         string modelPath = Path.Combine(folder, ModelFile);
-        var stateDict = WeightsFile.ReadStateDict(modelPath);
-        try
-        {
-            WeightsFile.LoadInto(model, stateDict, modelPath);
-        }
-        finally
-        {
-            foreach (var t in stateDict.Values) t.Dispose();
-        }
+        WeightsFile.LoadInto(model, modelPath);
         if (optimizer is null) return;
         string optimizerPath = Path.Combine(folder, OptimizerFile);
         if (!File.Exists(optimizerPath)) throw new FileNotFoundException($"{folder} has no {OptimizerFile}: it cannot be resumed.", optimizerPath);

@@ -17,32 +17,54 @@ public sealed class WeightsMismatchException(string message) : Exception(message
 /// <summary>
 /// Reads and writes weights in PyTorch's <c>torch.save(model.state_dict())</c> format, with the <see cref="ModelCard"/>
 /// beside it. Loading is strict: every key must be present with the right shape, and nothing extra.
+/// <para>
+/// A file is checked before any tensor is inflated: its pickles name only a state dict's globals
+/// (<see cref="PickleScanner"/>), its archive inflates to at most <see cref="MaxInflatedBytes"/>, every tensor lies within
+/// the bytes its storage holds, and — when the network is known — its keys and shapes are the network's. A damaged or
+/// hostile file therefore fails with a message that names the file and the key, at a bounded cost in memory.
+/// </para>
 /// </summary>
 public static class WeightsFile
 {
     /// <summary>Loads a network and its card from <paramref name="path"/>. Without a card, the architecture is read from the tensors' shapes.</summary>
     public static (ResNetModel Model, ModelCard Card) Load(string path)
     {
-        if (!File.Exists(path)) throw new FileNotFoundException($"Weights file not found: {path}", path);
-        var stateDict = ReadStateDict(path);
+        var (bytes, shapes) = Read(path);
+        string cardPath = ModelCard.PathFor(path);
+        var card = File.Exists(cardPath)
+            ? ModelCard.FromJson(File.ReadAllText(cardPath), cardPath)
+            : new ModelCard { Architecture = InferConfig(shapes, path) };
+        card = card with { WeightsSha256 = Sha256(path) };
+        var model = new ResNetModel(card.Architecture);
         try
         {
-            string cardPath = ModelCard.PathFor(path);
-            var card = File.Exists(cardPath)
-                ? ModelCard.FromJson(File.ReadAllText(cardPath), cardPath)
-                : new ModelCard { Architecture = InferConfig(stateDict, path) };
-            card = card with { WeightsSha256 = Sha256(path) };
-            var model = new ResNetModel(card.Architecture);
-            try
-            {
-                LoadInto(model, stateDict, path);
-            }
-            catch
-            {
-                model.Dispose();
-                throw;
-            }
-            return (model, card);
+            Fill(model, bytes, shapes, path);
+        }
+        catch
+        {
+            model.Dispose();
+            throw;
+        }
+        return (model, card);
+    }
+
+    /// <summary>
+    /// Loads the state dict file <paramref name="path"/> into <paramref name="model"/>; its keys and shapes are checked
+    /// against the model from the file's pickle, before any tensor is inflated.
+    /// </summary>
+    public static void LoadInto(ResNetModel model, string path)
+    {
+        var (bytes, shapes) = Read(path);
+        Fill(model, bytes, shapes, path);
+    }
+
+    private static void Fill(ResNetModel model, byte[] bytes, IReadOnlyDictionary<string, long[]> shapes, string path)
+    {
+        CheckFits(model, shapes, path);
+        var stateDict = Unpickle(bytes, path);
+        try
+        {
+            LoadInto(model, stateDict, path);
         }
         finally
         {
@@ -53,7 +75,20 @@ public static class WeightsFile
     /// <summary>Copies a state dict into <paramref name="model"/> after checking every key and shape.</summary>
     public static void LoadInto(ResNetModel model, IReadOnlyDictionary<string, Tensor> stateDict, string source)
     {
+        CheckFits(model, stateDict.ToDictionary(e => e.Key, e => e.Value.shape), source);
         var expected = model.state_dict();
+        using var noGrad = no_grad();
+        foreach (var (key, target) in expected)
+        {
+            if (stateDict.TryGetValue(key, out var value)) target.copy_(value.to(target.dtype));
+            else target.zero_(); // a legacy file's BatchNorm batch counter, started at 0 as PyTorch does
+        }
+    }
+
+    /// <summary>Throws <see cref="WeightsMismatchException"/> listing what differs when the keys and shapes are not the model's.</summary>
+    private static void CheckFits(ResNetModel model, IReadOnlyDictionary<string, long[]> stateDict, string source)
+    {
+        var expected = Shapes(model);
         var (missing, unexpected, shapes) = Differences(expected, stateDict);
         if (missing.Count + unexpected.Count + shapes.Count > 0)
         {
@@ -67,29 +102,25 @@ public static class WeightsFile
             if (shapes.Count > 0) parts.Add($"shape mismatches ({shapes.Count}): {string.Join("; ", shapes)}");
             throw new WeightsMismatchException($"{source} does not fit a {model.Config.Describe()}: {string.Join(". ", parts)}.");
         }
-        using var noGrad = no_grad();
-        foreach (var (key, target) in expected)
-        {
-            if (stateDict.TryGetValue(key, out var value)) target.copy_(value.to(target.dtype));
-            else target.zero_(); // a legacy file's BatchNorm batch counter, started at 0 as PyTorch does
-        }
     }
+
+    private static Dictionary<string, long[]> Shapes(ResNetModel model) => model.state_dict().ToDictionary(e => e.Key, e => e.Value.shape);
 
     /// <summary>Keys the file lacks, keys the model lacks, and keys whose shapes differ (file and model shape).</summary>
     private static (List<string> Missing, List<string> Unexpected, List<string> Shapes) Differences(
-        IReadOnlyDictionary<string, Tensor> expected, IReadOnlyDictionary<string, Tensor> stateDict) =>
+        IReadOnlyDictionary<string, long[]> expected, IReadOnlyDictionary<string, long[]> stateDict) =>
         (expected.Keys.Where(k => !stateDict.ContainsKey(k) && !IsLegacyBatchCounter(k, stateDict)).ToList(),
          stateDict.Keys.Where(k => !expected.ContainsKey(k)).ToList(),
          expected.Keys.Where(stateDict.ContainsKey)
-            .Where(k => !expected[k].shape.SequenceEqual(stateDict[k].shape))
-            .Select(k => $"{k}: file [{string.Join(",", stateDict[k].shape)}], model [{string.Join(",", expected[k].shape)}]")
+            .Where(k => !expected[k].SequenceEqual(stateDict[k]))
+            .Select(k => $"{k}: file [{string.Join(",", stateDict[k])}], model [{string.Join(",", expected[k])}]")
             .ToList());
 
     /// <summary>
     /// What the state dict is, when it is exactly another network of the family (every key and shape of the
     /// architecture read off it, nothing else), so that the error names that network rather than listing its keys.
     /// </summary>
-    private static string? OtherArchitecture(IReadOnlyDictionary<string, Tensor> stateDict, ResNetConfig expected)
+    private static string? OtherArchitecture(IReadOnlyDictionary<string, long[]> stateDict, ResNetConfig expected)
     {
         ResNetConfig actual;
         try
@@ -104,7 +135,7 @@ public static class WeightsFile
         // Another head or padding alone is best told by the list of differing keys.
         if ((actual with { NumClasses = expected.NumClasses }).Describe() == expected.Describe()) return null;
         using var probe = new ResNetModel(actual);
-        var (missing, unexpected, shapes) = Differences(probe.state_dict(), stateDict);
+        var (missing, unexpected, shapes) = Differences(Shapes(probe), stateDict);
         return missing.Count + unexpected.Count + shapes.Count == 0 ? actual.Describe() : null;
     }
 
@@ -114,7 +145,7 @@ public static class WeightsFile
     /// starts it at 0 when the layer's running statistics are present, and so does this loader. It only matters
     /// when training with momentum=None.
     /// </summary>
-    private static bool IsLegacyBatchCounter(string key, IReadOnlyDictionary<string, Tensor> stateDict) =>
+    private static bool IsLegacyBatchCounter(string key, IReadOnlyDictionary<string, long[]> stateDict) =>
         key.EndsWith(".num_batches_tracked", StringComparison.Ordinal)
         && stateDict.ContainsKey(key[..^".num_batches_tracked".Length] + ".running_mean");
 
@@ -132,9 +163,21 @@ public static class WeightsFile
     /// </summary>
     public static Dictionary<string, Tensor> ReadStateDict(string path)
     {
-        NativeBackends.EnsureTorchSharp();
+        var (bytes, _) = Read(path);
+        return Unpickle(bytes, path);
+    }
+
+    /// <summary>The file's bytes, checked (see the class remarks), and the shape of each tensor its state dict holds.</summary>
+    private static (byte[] Bytes, Dictionary<string, long[]> Shapes) Read(string path)
+    {
+        if (!File.Exists(path)) throw new FileNotFoundException($"Weights file not found: {path}", path);
         var bytes = File.ReadAllBytes(path);
-        CheckOnlyTensors(bytes, path);
+        return (bytes, CheckArchive(bytes, path));
+    }
+
+    private static Dictionary<string, Tensor> Unpickle(byte[] bytes, string path)
+    {
+        NativeBackends.EnsureTorchSharp();
         Hashtable table;
         try
         {
@@ -161,8 +204,11 @@ public static class WeightsFile
         return result;
     }
 
-    /// <summary>Refuses anything but a torch.save zip whose pickles name only the globals of a tensor state dict.</summary>
-    private static void CheckOnlyTensors(byte[] bytes, string path)
+    /// <summary>
+    /// Refuses anything but a torch.save zip whose pickles name only the globals of a tensor state dict and whose tensors
+    /// lie within their storages, within <see cref="MaxInflatedBytes"/>; returns the state dict's shapes.
+    /// </summary>
+    private static Dictionary<string, long[]> CheckArchive(byte[] bytes, string path)
     {
         if (bytes.Length < 4 || bytes[0] != 0x50 || bytes[1] != 0x4B || bytes[2] != 0x03 || bytes[3] != 0x04)
         {
@@ -181,19 +227,34 @@ public static class WeightsFile
                 throw new InvalidDataException(string.Create(CultureInfo.InvariantCulture,
                     $"{path}: refused: its entries inflate to {declared / 1e6:F0} MB, over the limit of {MaxInflatedBytes / 1e6:F0} MB for a weights file (WeightsFile.MaxInflatedBytes) — a damaged or hostile archive."));
             var pickles = archive.Entries.Where(e => e.Name.EndsWith(".pkl", StringComparison.Ordinal)).ToList();
-            if (pickles.Count == 0) throw new InvalidDataException($"{path}: the archive has no data.pkl; not a torch.save file.");
+            if (!pickles.Any(e => e.Name == "data.pkl")) throw new InvalidDataException($"{path}: the archive has no data.pkl; not a torch.save file.");
+            Dictionary<string, long[]>? shapes = null;
             foreach (var entry in pickles)
             {
                 using var stream = entry.Open();
                 using var copy = new MemoryStream();
                 stream.CopyTo(copy);
-                PickleScanner.Check(copy.GetBuffer().AsSpan(0, (int)copy.Length), $"{path} ({entry.FullName})");
+                var contents = PickleScanner.Check(copy.GetBuffer().AsSpan(0, (int)copy.Length), $"{path} ({entry.FullName})");
+                TensorBounds.Check(contents, archive, path);
+                if (entry.Name == "data.pkl") shapes = StateDictShapes(contents, path);
             }
+            return shapes!;
         }
         catch (InvalidDataException e) when (!e.Message.StartsWith(path, StringComparison.Ordinal))
         {
             throw new InvalidDataException($"{path}: damaged zip archive ({e.Message}).", e);
         }
+    }
+
+    /// <summary>The shape of each entry of the state dict that <c>data.pkl</c> builds; refuses anything but a dict of tensors.</summary>
+    private static Dictionary<string, long[]> StateDictShapes(PickleContents contents, string path)
+    {
+        if (contents.StateDict is null)
+            throw new InvalidDataException($"{path}: not a PyTorch state dict saved with torch.save(model.state_dict()) (its data.pkl builds no dict).");
+        var shapes = new Dictionary<string, long[]>(StringComparer.Ordinal);
+        foreach (var (key, header) in contents.StateDict)
+            shapes[key] = header?.Shape ?? throw new InvalidDataException($"{path}: entry '{key}' is not a tensor; only a state dict of tensors is accepted.");
+        return shapes;
     }
 
     /// <summary>
@@ -203,17 +264,17 @@ public static class WeightsFile
     public static long MaxInflatedBytes { get; set; } = 512L << 20;
 
     /// <summary>
-    /// Reads the architecture off a torchvision-style state dict: classes from <c>fc</c>, stem from <c>conv1</c>'s kernel,
+    /// Reads the architecture off the shapes (key → shape) of a torchvision-style state dict: classes from <c>fc</c>, stem from <c>conv1</c>'s kernel,
     /// stages and blocks from the <c>layerS.B</c> keys, bottleneck from <c>conv3</c>, widths from each stage's first
     /// convolution, projection shortcuts from <c>downsample</c>. Keys cannot tell a plain network from one with
     /// option-A shortcuts (neither has parameters in its shortcuts); such weights load as option A unless their card says otherwise.
     /// </summary>
-    public static ResNetConfig InferConfig(IReadOnlyDictionary<string, Tensor> sd, string source)
+    public static ResNetConfig InferConfig(IReadOnlyDictionary<string, long[]> sd, string source)
     {
-        if (!sd.TryGetValue("fc.weight", out var fc) || !sd.TryGetValue("conv1.weight", out var conv1) || conv1.ndim != 4 || fc.ndim != 2)
+        if (!sd.TryGetValue("fc.weight", out var fc) || !sd.TryGetValue("conv1.weight", out var conv1) || conv1.Length != 4 || fc.Length != 2)
             throw new WeightsMismatchException($"{source} is not a ResNet state dict: it has no fc.weight or conv1.weight.");
         var blocks = new List<int>();
-        while (sd.TryGetValue($"layer{blocks.Count + 1}.0.conv1.weight", out var first) && first.ndim == 4)
+        while (sd.TryGetValue($"layer{blocks.Count + 1}.0.conv1.weight", out var first) && first.Length == 4)
         {
             int b = 0;
             while (sd.ContainsKey($"layer{blocks.Count + 1}.{b}.conv1.weight")) b++;
@@ -225,14 +286,14 @@ public static class WeightsFile
         // Some block changes shape (so needs a shortcut with or without parameters) when a second stage halves the
         // resolution or the first block's output differs from the stem's.
         var firstConv = sd["layer1.0.conv1.weight"];
-        bool reshapes = blocks.Count > 1 || firstConv.shape[1] != (bottleneck ? ResNetConfig.BottleneckExpansion : 1) * firstConv.shape[0];
+        bool reshapes = blocks.Count > 1 || firstConv[1] != (bottleneck ? ResNetConfig.BottleneckExpansion : 1) * firstConv[0];
         bool projections = sd.Keys.Any(k => k.Contains(".downsample.", StringComparison.Ordinal));
         return new ResNetConfig
         {
-            NumClasses = (int)fc.shape[0],
-            Stem = conv1.shape[^1] == 7 ? StemKind.ImageNet : StemKind.Small,
+            NumClasses = (int)fc[0],
+            Stem = conv1[^1] == 7 ? StemKind.ImageNet : StemKind.Small,
             BlocksPerStage = [.. blocks],
-            Widths = Enumerable.Range(1, blocks.Count).Select(s => (int)sd[$"layer{s}.0.conv1.weight"].shape[0]).ToArray(),
+            Widths = Enumerable.Range(1, blocks.Count).Select(s => (int)sd[$"layer{s}.0.conv1.weight"][0]).ToArray(),
             Block = bottleneck ? BlockKind.Bottleneck : BlockKind.Basic,
             Shortcut = projections || !reshapes ? ShortcutKind.Projection : ShortcutKind.ZeroPad,
         };

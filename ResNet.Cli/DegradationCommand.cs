@@ -17,11 +17,13 @@ namespace ResNet.Cli;
 internal static class DegradationCommand
 {
     private static readonly Option<string> DataOption = new("--data")
-    { Description = "A folder of 32² class folders with train/ and test/ (e.g. CIFAR-10).", Required = true };
+    { Description = "A folder of class folders with train/ and test/ (e.g. CIFAR-10).", Required = true };
     private static readonly Option<string> DepthsOption = new("--depths")
     { Description = "Comma-separated depths 6n+2 (8, 14, 20, 32, 44, 56, …); each is trained plain and residual.", DefaultValueFactory = _ => "20,56" };
     private static readonly Option<int> EpochsOption = new("--epochs") { Description = "Epochs per network.", DefaultValueFactory = _ => 12 };
     private static readonly Option<int?> TrainImagesOption = new("--train-images") { Description = "Train on a class-balanced subset of this many images (default: all)." };
+    private static readonly Option<int> ImageSizeOption = new("--image-size")
+    { Description = "Network input side; images are resized to it (16 trains about 4× faster than CIFAR's 32, so more steps fit a budget).", DefaultValueFactory = _ => 32 };
     private static readonly Option<int> BatchOption = new("--batch-size") { Description = "Images per step.", DefaultValueFactory = _ => 128 };
     private static readonly Option<double> LrOption = new("--lr") { Description = "Peak learning rate (cosine schedule, SGD momentum 0.9, weight decay 1e-4).", DefaultValueFactory = _ => 0.1 };
     private static readonly Option<int> SeedOption = new("--seed") { Description = "Seed of initialisation, subset, order and augmentation.", DefaultValueFactory = _ => 1 };
@@ -34,7 +36,7 @@ internal static class DegradationCommand
     {
         var command = new Command("degradation",
             "The degradation experiment (He et al. 2016, Fig. 6): plain vs residual CIFAR networks of several depths, same data and budget; writes training/test error per epoch (CSV), a plot and a summary.");
-        foreach (var o in new Option[] { DataOption, DepthsOption, EpochsOption, TrainImagesOption, BatchOption, LrOption, SeedOption, ThreadsOption, OutputOption })
+        foreach (var o in new Option[] { DataOption, DepthsOption, EpochsOption, TrainImagesOption, ImageSizeOption, BatchOption, LrOption, SeedOption, ThreadsOption, OutputOption })
             command.Options.Add(o);
         DeviceOptions.AddTo(command);
         CliAction.Set(command, (parse, token) => Run(parse, token));
@@ -63,9 +65,11 @@ internal static class DegradationCommand
         OutputGuard.CheckFolder("--output", output, [data]);
         var device = TorchDevice.Resolve(DeviceOptions.Choice(parse), DeviceOptions.Gpu(parse));
 
-        using var source = DataSource.ForTraining(data, 32, validationFraction: 0, options.Training.Seed);
+        int size = parse.GetValue(ImageSizeOption);
+        if (size is < 8 or > 256) throw new ArgumentException($"--image-size must be between 8 and 256, not {size}.");
+        using var source = DataSource.ForTraining(data, size, validationFraction: 0, options.Training.Seed);
         var test = source.Test ?? throw new DirectoryNotFoundException($"{data} has no test/ folder: the experiment reports test error beside training error.");
-        Console.WriteLine($"degradation: depths {string.Join(", ", depths)}, plain and residual; {options.Training.Epochs} epochs each on {options.TrainImages ?? source.Train.Count} of {source.Train.Count} training images, {test.Count} test images; device {device}, {torch.get_num_threads()} threads");
+        Console.WriteLine($"degradation: depths {string.Join(", ", depths)}, plain and residual; {options.Training.Epochs} epochs each on {options.TrainImages ?? source.Train.Count} of {source.Train.Count} training images, {test.Count} test images, at {size}×{size}; device {device}, {torch.get_num_threads()} threads");
         var points = DegradationExperiment.Run(source.Train, test, options, device, Console.WriteLine, cancellation);
         if (cancellation.IsCancellationRequested)
         {
@@ -81,7 +85,7 @@ internal static class DegradationCommand
         string cpu = CpuName();
         string wall = FormattableString.Invariant($"{clock.Elapsed.TotalMinutes:F1} min");
         File.WriteAllBytes(png, DegradationExperiment.Plot(points,
-            $"{options.Training.Epochs} epochs on {options.TrainImages ?? source.Train.Count} training images, {test.Count} test images  ·  {cpu}, {torch.get_num_threads()} threads  ·  {wall} in all"));
+            $"{options.Training.Epochs} epochs on {options.TrainImages ?? source.Train.Count} training images, {test.Count} test images, {size}²  ·  {cpu}, {torch.get_num_threads()} threads  ·  {wall} in all"));
         string[] summary =
         [
             "# Degradation experiment", "",

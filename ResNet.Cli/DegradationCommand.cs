@@ -24,6 +24,8 @@ internal static class DegradationCommand
     private static readonly Option<int?> TrainImagesOption = new("--train-images") { Description = "Train on a class-balanced subset of this many images (default: all)." };
     private static readonly Option<int> ImageSizeOption = new("--image-size")
     { Description = "Network input side; images are resized to it (16 trains about 4× faster than CIFAR's 32, so more steps fit a budget).", DefaultValueFactory = _ => 32 };
+    private static readonly Option<bool> ZeroInitOption = new("--zero-init-residual")
+    { Description = "Start the residual networks' blocks as the identity (γ = 0 in each block's last BatchNorm; Goyal et al. 2017). Plain networks cannot start this way and keep the default." };
     private static readonly Option<int> BatchOption = new("--batch-size") { Description = "Images per step.", DefaultValueFactory = _ => 128 };
     private static readonly Option<double> LrOption = new("--lr") { Description = "Peak learning rate (cosine schedule, SGD momentum 0.9, weight decay 1e-4).", DefaultValueFactory = _ => 0.1 };
     private static readonly Option<int> SeedOption = new("--seed") { Description = "Seed of initialisation, subset, order and augmentation.", DefaultValueFactory = _ => 1 };
@@ -36,7 +38,7 @@ internal static class DegradationCommand
     {
         var command = new Command("degradation",
             "The degradation experiment (He et al. 2016, Fig. 6): plain vs residual CIFAR networks of several depths, same data and budget; writes training/test error per epoch (CSV), a plot and a summary.");
-        foreach (var o in new Option[] { DataOption, DepthsOption, EpochsOption, TrainImagesOption, ImageSizeOption, BatchOption, LrOption, SeedOption, ThreadsOption, OutputOption })
+        foreach (var o in new Option[] { DataOption, DepthsOption, EpochsOption, TrainImagesOption, ImageSizeOption, ZeroInitOption, BatchOption, LrOption, SeedOption, ThreadsOption, OutputOption })
             command.Options.Add(o);
         DeviceOptions.AddTo(command);
         CliAction.Set(command, (parse, token) => Run(parse, token));
@@ -53,7 +55,7 @@ internal static class DegradationCommand
             if (t < 1) throw new ArgumentException($"--threads must be at least 1, not {t}.");
             torch.set_num_threads(t);
         }
-        var options = new DegradationOptions { Depths = depths, TrainImages = parse.GetValue(TrainImagesOption) };
+        var options = new DegradationOptions { Depths = depths, TrainImages = parse.GetValue(TrainImagesOption), ZeroInitResidual = parse.GetValue(ZeroInitOption) };
         options = options with
         {
             Training = (options.Training with
@@ -69,7 +71,7 @@ internal static class DegradationCommand
         if (size is < 8 or > 256) throw new ArgumentException($"--image-size must be between 8 and 256, not {size}.");
         using var source = DataSource.ForTraining(data, size, validationFraction: 0, options.Training.Seed);
         var test = source.Test ?? throw new DirectoryNotFoundException($"{data} has no test/ folder: the experiment reports test error beside training error.");
-        Console.WriteLine($"degradation: depths {string.Join(", ", depths)}, plain and residual; {options.Training.Epochs} epochs each on {options.TrainImages ?? source.Train.Count} of {source.Train.Count} training images, {test.Count} test images, at {size}×{size}; device {device}, {torch.get_num_threads()} threads");
+        Console.WriteLine($"degradation: depths {string.Join(", ", depths)}, plain and residual; {options.Training.Epochs} epochs each on {options.TrainImages ?? source.Train.Count} of {source.Train.Count} training images, {test.Count} test images, at {size}×{size}{(options.ZeroInitResidual ? "; residual blocks start as the identity" : "")}; device {device}, {torch.get_num_threads()} threads");
         var points = DegradationExperiment.Run(source.Train, test, options, device, Console.WriteLine, cancellation);
         if (cancellation.IsCancellationRequested)
         {
@@ -85,7 +87,7 @@ internal static class DegradationCommand
         string cpu = CpuName();
         string wall = FormattableString.Invariant($"{clock.Elapsed.TotalMinutes:F1} min");
         File.WriteAllBytes(png, DegradationExperiment.Plot(points,
-            $"{options.Training.Epochs} epochs on {options.TrainImages ?? source.Train.Count} training images, {test.Count} test images, {size}²  ·  {cpu}, {torch.get_num_threads()} threads  ·  {wall} in all"));
+            $"{options.Training.Epochs} epochs on {options.TrainImages ?? source.Train.Count} training images, {test.Count} test images, {size}×{size} pixels  ·  {cpu}, {torch.get_num_threads()} threads  ·  {wall} in all"));
         string[] summary =
         [
             "# Degradation experiment", "",

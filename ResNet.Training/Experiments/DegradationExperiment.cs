@@ -18,6 +18,14 @@ public sealed record DegradationOptions
     public int? TrainImages { get; init; }
 
     /// <summary>
+    /// Start every residual network's blocks with γ = 0 in their last BatchNorm, so each block begins as the identity
+    /// (<see cref="ResNetConfig.ZeroInitResidual"/>, Goyal et al. 2017; the paper did not). Only a network with
+    /// shortcuts can start this way — a plain network would start with its signal cut — so it applies to the residual
+    /// networks only, and the plain-vs-plain and residual-vs-residual comparisons each keep one recipe.
+    /// </summary>
+    public bool ZeroInitResidual { get; init; }
+
+    /// <summary>
     /// The recipe shared by every network: the paper's SGD (momentum 0.9, no Nesterov, weight decay 1e-4, batch 128, no
     /// label smoothing) with a cosine schedule compressed into <see cref="TrainingOptions.Epochs"/> instead of its 64k-step
     /// step schedule.
@@ -76,7 +84,7 @@ public static class DegradationExperiment
             {
                 if (cancellation.IsCancellationRequested) return points;
                 var residualConfig = ResNetConfig.Cifar(depth, train.ClassNames.Count);
-                var config = residual ? residualConfig : residualConfig.AsPlain();
+                var config = residual ? residualConfig with { ZeroInitResidual = options.ZeroInitResidual } : residualConfig.AsPlain();
                 torch.manual_seed(options.Training.Seed);
                 using var model = new ResNetModel(config);
                 string name = new DegradationPoint(depth, residual, 0, 0, 0, 0).Network;
@@ -145,6 +153,8 @@ public static class DegradationExperiment
         {
             var chart = Plots.Chart(residual ? "ResNet (shortcuts)" : "plain (no shortcuts)", "error");
             chart.Axes[1].Minimum = 0;
+            // Errors start high and fall, and the y axis starts at 0: the bottom left is the one empty corner.
+            chart.Legends[0].LegendPosition = OxyPlot.Legends.LegendPosition.LeftBottom;
             chart.Axes[1].Maximum = top;
             for (int d = 0; d < depths.Length; d++)
             {

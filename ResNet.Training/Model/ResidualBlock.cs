@@ -34,6 +34,12 @@ public sealed class ResidualBlock : nn.Module<Tensor, Tensor>
     private readonly ConvNorm[] branch;
     private readonly ReLU relu;
     private readonly Sequential? downsample;
+    /// <summary>
+    /// The shortcut's weight in <c>y.add_(shortcut, one)</c>, held for the block's lifetime: TorchSharp's
+    /// <c>add_(Tensor)</c> passes a temporary <see cref="Scalar"/> that a garbage collection can free mid-call
+    /// (see <see cref="ResNet.Training.Training.NoCollection"/>).
+    /// </summary>
+    private readonly Scalar one = 1;
 
     /// <summary>Creates a basic block mapping <paramref name="inChannels"/> to <paramref name="outChannels"/>, with projection shortcuts.</summary>
     public ResidualBlock(long inChannels, long outChannels, long stride = 1, PaddingMode padding = PaddingMode.Symmetric)
@@ -127,7 +133,7 @@ public sealed class ResidualBlock : nn.Module<Tensor, Tensor>
             BlockShortcut.ZeroPad => ZeroPadShortcut(x, Stride, ZeroChannels),
             _ => null,
         };
-        if (shortcut is not null) y = y.add_(shortcut);
+        if (shortcut is not null) y = y.add_(shortcut, one);
         return relu.call(y).MoveToOuterDisposeScope();
     }
 
@@ -139,6 +145,7 @@ public sealed class ResidualBlock : nn.Module<Tensor, Tensor>
             foreach (var step in branch) { step.Conv.Dispose(); step.Norm.Dispose(); }
             relu.Dispose();
             downsample?.Dispose();
+            one.Dispose();
         }
         base.Dispose(disposing);
     }

@@ -171,8 +171,11 @@ public sealed class Trainer(TrainingOptions options, Device? device = null)
         if (!double.IsFinite(value)) return (value, 0);
         optimizer.zero_grad();
         loss.backward();
-        if (Options.ClipGradNorm is { } clip) nn.utils.clip_grad_norm_(model.parameters(), clip);
-        optimizer.step();
+        NoCollection.Run(() =>
+        {
+            if (Options.ClipGradNorm is { } clip) nn.utils.clip_grad_norm_(model.parameters(), clip);
+            optimizer.step();
+        });
         long right;
         using (no_grad()) right = logits.argmax(1).eq(y).sum().item<long>();
         return (value, right);

@@ -23,10 +23,20 @@ public sealed class ResNetModel : nn.Module<Tensor, Tensor>
     /// <summary>The configuration the network was built from.</summary>
     public ResNetConfig Config { get; private set; }
 
-    /// <summary>Builds a randomly initialised network (He/Kaiming initialisation as torchvision does it).</summary>
-    public ResNetModel(ResNetConfig config) : base(nameof(ResNetModel))
+    /// <summary>
+    /// The module name, after checking that TorchSharp's native library loads: the base constructor is the first native
+    /// call (before the constructor's body), so a missing backend must be reported here to get the message that names
+    /// the package to add rather than a bare <see cref="DllNotFoundException"/>.
+    /// </summary>
+    private static string NameAfterNativeCheck()
     {
         NativeBackends.EnsureTorchSharp();
+        return nameof(ResNetModel);
+    }
+
+    /// <summary>Builds a randomly initialised network (He/Kaiming initialisation as torchvision does it).</summary>
+    public ResNetModel(ResNetConfig config) : base(NameAfterNativeCheck())
+    {
         config.Validate();
         Config = config;
         var w = config.Widths;

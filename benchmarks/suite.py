@@ -7,7 +7,7 @@ suite keeps the median and min-max over the runs, the peak RSS (the process's ru
 GFLOP/s from the analytic operation count of ResNet18, and ratios against the references measured in the same run.
 Run it through benchmarks/run.sh, which installs/builds what it needs first.
 """
-import argparse, datetime, json, os, platform, re, resource, shlex, statistics, subprocess, sys, time
+import argparse, datetime, json, os, platform, re, resource, shlex, shutil, statistics, subprocess, sys, time
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
 p = argparse.ArgumentParser()
@@ -94,6 +94,10 @@ if a.only:
 
 
 def measure(cmd):
+    # A training run refuses a run folder that already holds a run (it offers --resume): each run starts afresh.
+    for flag, path in zip(cmd, cmd[1:]):
+        if flag == "--output" and path.startswith(a.work) and os.path.isdir(path):
+            shutil.rmtree(path)
     # wait4 gives each child's own peak RSS, unlike RUSAGE_CHILDREN (the maximum over every child so far).
     start = time.perf_counter()
     proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
@@ -103,6 +107,10 @@ def measure(cmd):
     wall = time.perf_counter() - start
     if proc.returncode != 0:
         raise RuntimeError(f"{shlex.join(cmd)} exited with {proc.returncode}:\n{out[-2000:]}")
+    # dotnet repl writes cell outputs into the executed notebook, not to stdout: read RESULT lines from there.
+    if "--output-path" in cmd:
+        executed = json.load(open(cmd[cmd.index("--output-path") + 1]))
+        out += "".join("".join(o.get("text", "")) for c in executed["cells"] for o in c.get("outputs", []))
     return out, wall, usage.ru_maxrss / 1024
 
 

@@ -37,7 +37,7 @@ public sealed class ResidualBlock : nn.Module<Tensor, Tensor>
     /// <summary>
     /// The shortcut's weight in <c>y.add_(shortcut, one)</c>, held for the block's lifetime: TorchSharp's
     /// <c>add_(Tensor)</c> passes a temporary <see cref="Scalar"/> that a garbage collection can free mid-call
-    /// (see <see cref="ResNet.Training.Training.NoCollection"/>).
+    /// (docs/reliability.md, "Long training runs").
     /// </summary>
     private readonly Scalar one = 1;
 

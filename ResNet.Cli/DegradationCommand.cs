@@ -114,9 +114,7 @@ internal static class DegradationCommand
         return [.. depths.Distinct().Order()];
     }
 
-    /// <summary>The CPU's model name from /proc/cpuinfo, for the record of where the numbers came from.</summary>
+    /// <summary>The CPU's model name, for the record of where the numbers came from.</summary>
     private static string CpuName() =>
-        File.Exists("/proc/cpuinfo")
-            ? File.ReadLines("/proc/cpuinfo").FirstOrDefault(l => l.StartsWith("model name", StringComparison.Ordinal))?.Split(':', 2)[1].Trim() ?? "unknown CPU"
-            : System.Runtime.InteropServices.RuntimeInformation.ProcessArchitecture.ToString();
+        ResNet.Training.Native.CpuInfo.Field("model name") ?? System.Runtime.InteropServices.RuntimeInformation.ProcessArchitecture.ToString();
 }

@@ -43,11 +43,5 @@ public static class Int8Schemes
     public static Int8WeightRange Resolve(Int8WeightRange range) => range == Int8WeightRange.Auto ? ForThisCpu() : range;
 
     /// <summary>The first 'flags' line of /proc/cpuinfo as a set (empty where there is none, e.g. not Linux).</summary>
-    private static HashSet<string> CpuFlags()
-    {
-        const string cpuinfo = "/proc/cpuinfo";
-        if (!File.Exists(cpuinfo)) return [];
-        var line = File.ReadLines(cpuinfo).FirstOrDefault(l => l.StartsWith("flags", StringComparison.Ordinal));
-        return line is null ? [] : [.. line[(line.IndexOf(':') + 1)..].Split(' ', StringSplitOptions.RemoveEmptyEntries)];
-    }
+    private static HashSet<string> CpuFlags() => [.. (Native.CpuInfo.Field("flags") ?? "").Split(' ', StringSplitOptions.RemoveEmptyEntries)];
 }

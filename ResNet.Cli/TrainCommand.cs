@@ -179,7 +179,7 @@ internal static class TrainCommand
         {
             model.FreezeThrough(frozen);
             model.to(device);
-            var train = CacheFrozen(model, frozen, data.Train, "training", o, cancellation);
+            var train = CacheFrozen(model, frozen, data.Train, "training", o, cancellation, mirrored: true);
             var validation = data.Validation is null ? null : CacheFrozen(model, frozen, data.Validation, "validation", o, cancellation);
             model.InputStage = frozen;
             try
@@ -221,8 +221,12 @@ internal static class TrainCommand
         return 0;
     }
 
-    /// <summary>Computes the frozen part's activations of <paramref name="data"/> once, with progress.</summary>
-    private static FrozenFeatureCache CacheFrozen(ResNetModel model, int stage, IDataset data, string split, TrainingOptions o, CancellationToken cancellation)
+    /// <summary>
+    /// Computes the frozen part's activations of <paramref name="data"/> once, with progress; for the training split
+    /// (<paramref name="mirrored"/>) of each image and its mirror, so that training keeps the flip augmentation.
+    /// </summary>
+    private static FrozenFeatureCache CacheFrozen(ResNetModel model, int stage, IDataset data, string split, TrainingOptions o,
+        CancellationToken cancellation, bool mirrored = false)
     {
         var clock = Stopwatch.StartNew();
         int reported = 0;
@@ -230,9 +234,11 @@ internal static class TrainCommand
         {
             if (done * 10 / total <= reported && done < total) return;
             reported = done * 10 / total;
-            Console.WriteLine(FormattableString.Invariant($"caching layer{stage} activations of the {split} images: {done}/{total} ({done / clock.Elapsed.TotalSeconds:F1} img/s)"));
-        }, cancellation);
-        Console.WriteLine(FormattableString.Invariant($"cached {cache.Count} {split} samples of {string.Join("×", cache.SampleShape)} in {clock.Elapsed.TotalSeconds:F0} s"));
+            Console.WriteLine(FormattableString.Invariant(
+                $"caching layer{stage} activations of the {split} images{(mirrored ? " and their mirror images" : "")}: {done}/{total} ({done / clock.Elapsed.TotalSeconds:F1} img/s)"));
+        }, cancellation, mirrored);
+        Console.WriteLine(FormattableString.Invariant(
+            $"cached {cache.Count} {split} samples{(mirrored ? " (two views each)" : "")} of {string.Join("×", cache.SampleShape)} in {clock.Elapsed.TotalSeconds:F0} s"));
         return cache;
     }
 

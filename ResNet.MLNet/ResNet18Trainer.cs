@@ -156,10 +156,12 @@ public sealed class ResNet18MulticlassTrainer : IEstimator<ResNet18ClassifierTra
             {
                 model.FreezeThrough(stage);
                 model.to(device);
-                FrozenFeatureCache Cache(IDataset data, string split) => FrozenFeatureCache.Build(model, stage, data, Math.Max(options.BatchSize, 32),
-                    progress: (done, total) => ch.Info(MessageSensitivity.None, $"Caching layer{stage} activations of the {split} images: {done}/{total}."));
-                fitTrain = Cache(train, "training");
-                fitValidation = validation is null ? null : Cache(validation, "validation");
+                // The training split's cache holds each image and its mirror, so that training keeps the flip augmentation.
+                FrozenFeatureCache Cache(IDataset data, string split, bool mirrored) => FrozenFeatureCache.Build(model, stage, data, Math.Max(options.BatchSize, 32),
+                    progress: (done, total) => ch.Info(MessageSensitivity.None, $"Caching layer{stage} activations of the {split} images: {done}/{total}."),
+                    mirrored: mirrored);
+                fitTrain = Cache(train, "training", mirrored: true);
+                fitValidation = validation is null ? null : Cache(validation, "validation", mirrored: false);
                 model.InputStage = stage;
             }
             var trainer = new Trainer(new TrainingOptions

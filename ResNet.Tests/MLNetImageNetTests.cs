@@ -179,7 +179,8 @@ public sealed class MLNetImageNetFineTuneTests : IDisposable
                 "--epochs", "20", "--batch-size", "4", "--optimizer", "adamw", "--lr", "0.01", "--val-split", "0", "--output", Path.Combine(dir, "run"),
                 "--device", "cpu", "--workers", "1");
             Assert.True(run.ExitCode == 0, run.Error + run.Out);
-            Assert.Contains("caching layer4 activations of the training images: 12/12", run.Out);
+            Assert.Contains("caching layer4 activations of the training images and their mirror images: 12/12", run.Out);
+            Assert.Contains("cached 12 training samples (two views each)", run.Out);
             var line = run.Out.Split('\n').Single(l => l.StartsWith("test accuracy: "));
             double tuned = double.Parse(line["test accuracy: ".Length..], CultureInfo.InvariantCulture);
             // Chance is 1/3; a head trained on 12 images of ImageNet features gets most of 30 new photographs right.

@@ -242,4 +242,21 @@ public class ModelTests
         Assert.True(ours.forward(y).allclose(theirs.forward(y), rtol: 0, atol: 1e-6));
         Assert.Equal(3L, ours.state_dict()["num_batches_tracked"].item<long>());
     }
+
+    [Fact]
+    public void Inference_chunks_cut_large_images_into_fours_and_give_the_whole_batchs_outputs()
+    {
+        using var model = ResNetModel.ResNet18(10);
+        model.eval();
+        using var scope = NewDisposeScope();
+        using var noGrad = no_grad();
+        var large = randn(9, 3, 224, 224);
+        var chunks = ResNetModel.InferenceChunks(large);
+        Assert.Equal(new long[] { 4, 4, 1 }, chunks.Select(c => c.shape[0]).ToArray());
+        var whole = model.forward(large);
+        var chunked = cat(chunks.Select(model.forward).ToList(), 0);
+        Assert.True(chunked.allclose(whole, rtol: 1e-4, atol: 1e-4), $"largest difference {(chunked - whole).abs().max().item<float>()}");
+        // 32² images: 196 per chunk, so a batch of 128 stays whole.
+        Assert.Single(ResNetModel.InferenceChunks(randn(128, 3, 32, 32)));
+    }
 }

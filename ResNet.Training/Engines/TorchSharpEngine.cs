@@ -46,7 +46,9 @@ public sealed class TorchSharpEngine : IResNetEngine
         using var scope = NewDisposeScope();
         using var noGrad = no_grad();
         var x = tensor(input.ToArray(), new long[] { batchSize, 3, crop, crop }).to(device);
-        var (features, logits) = model.FeaturesAndLogits(x);
+        var chunks = ResNetModel.InferenceChunks(x).Select(model.FeaturesAndLogits).ToList();
+        var features = cat(chunks.Select(c => c.Features).ToList(), 0);
+        var logits = cat(chunks.Select(c => c.Logits).ToList(), 0);
         return new EngineOutput(
             features.cpu().data<float>().ToArray(),
             logits.cpu().data<float>().ToArray(),

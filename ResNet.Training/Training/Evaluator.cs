@@ -28,7 +28,7 @@ public static class Evaluator
                 using var noGrad = no_grad();
                 var x = tensor(batch.Inputs, [batch.Count, .. dataset.SampleShape]).to(device);
                 var y = tensor(batch.Labels).to(device);
-                var logits = model.forward(x);
+                var logits = cat(ResNetModel.InferenceChunks(x).Select(model.forward).ToList(), 0);
                 lossSum += nn.functional.cross_entropy(logits, y, reduction: nn.Reduction.Sum).item<float>();
                 int k = Math.Min(5, classes);
                 var topk = logits.topk(k, dim: 1).indexes.cpu().data<long>().ToArray();

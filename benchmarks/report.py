@@ -138,6 +138,7 @@ out("- [RESULTS-mlnet.md](RESULTS-mlnet.md): the first ML.NET featurizer compari
 out("- [RESULTS-training.md](RESULTS-training.md): training throughput, peak memory and the main job.")
 out("- [cli-throughput.md](cli-throughput.md) and [onnx/results.md](onnx/results.md): `resnet featurize`/`predict` end to end, TorchSharp vs ONNX Runtime.")
 out("- [main-job-frontier.md](main-job-frontier.md): the main job's time/accuracy frontier (`benchmarks/main-job-frontier.sh`).")
+out("- [transfer/RESULTS.md](transfer/RESULTS.md): transfer learning from `mlnet-imagenet` on cifar10-small: linear probe, fine-tuned, and from scratch in the same wall time (`benchmarks/transfer/run.sh`).")
 
 charts = []
 try:

@@ -1,91 +1,150 @@
 using System.Diagnostics;
 using System.Globalization;
 using Microsoft.ML;
+using Microsoft.ML.Trainers;
 using ResNet.MLNet;
+using SkiaSharp;
 
 // Linear probe: frozen 512-d features of ML.NET's ImageNet ResNet18 (ResNet18Weights.MLNetImageNet) + LbfgsMaximumEntropy,
 // trained on DATA/train and scored on DATA/test (folders of class folders).
 // Usage: LinearProbe DATA [--batch-size B] [--features-cache DIR]
+// Every image is featurized twice, as is and mirrored left-right (the flip augmentation, and test-time averaging of the
+// two views). The regularisation of each variant is chosen on held-out training images (every tenth of each class);
+// the test images are scored once per variant, after every choice is made.
 // With --features-cache the features are written there once (binary) and read back on later runs.
 if (args.Length == 0 || args[0].StartsWith("--"))
 {
-    Console.Error.WriteLine("usage: LinearProbe DATA [--batch-size B]   (DATA holds train/ and test/ folders of class folders)");
+    Console.Error.WriteLine("usage: LinearProbe DATA [--batch-size B] [--features-cache DIR]   (DATA holds train/ and test/ folders of class folders)");
     return 2;
 }
 string? Option(string name) => Array.IndexOf(args, name) is var i and >= 0 && i + 1 < args.Length ? args[i + 1] : null;
 int batchSize = int.Parse(Option("--batch-size") ?? "32", CultureInfo.InvariantCulture);
-string? featuresCache = Option("--features-cache");
+string featuresCache = Option("--features-cache") ?? Path.Combine(Path.GetTempPath(), $"linear-probe-{Environment.ProcessId}");
 var clock = Stopwatch.StartNew();
 var ml = new MLContext(seed: 1);
-IDataView Load(string split) => ml.Data.LoadFromEnumerable(
-    Directory.GetDirectories(Path.Combine(args[0], split)).Order(StringComparer.Ordinal)
-        .SelectMany(d => Directory.GetFiles(d).Order(StringComparer.Ordinal).Select(f => new Row { ImagePath = f, Label = Path.GetFileName(d) }))
-        .ToList());
-var train = Load("train");
-var test = Load("test");
-Console.WriteLine($"{args[0]}: {train.GetRowCount() ?? -1} train, {test.GetRowCount() ?? -1} test images; {Environment.ProcessorCount} cores; load average {File.ReadAllText("/proc/loadavg").Trim()}");
+List<Row> Rows(string split) => Directory.GetDirectories(Path.Combine(args[0], split)).Order(StringComparer.Ordinal)
+    .SelectMany(d => Directory.GetFiles(d).Order(StringComparer.Ordinal).Select((f, i) => new Row { ImagePath = f, Label = Path.GetFileName(d), Index = i }))
+    .ToList();
+var trainRows = Rows("train");
+var testRows = Rows("test");
+Console.WriteLine($"{args[0]}: {trainRows.Count} train, {testRows.Count} test images; {Environment.ProcessorCount} cores; load average {File.ReadAllText("/proc/loadavg").Trim()}");
 
-// Featurize once into memory (the slow part), then fit the linear model on the cached features.
 var featurizer = ml.Transforms.LoadImages("Image", null, nameof(Row.ImagePath))
     .Append(ml.Transforms.ResNet18Featurizer("Features", "Image", ResNet18Weights.MLNetImageNet, batchSize))
-    .Fit(train);
-IDataView Featurize(IDataView data, string name)
+    .Fit(ml.Data.LoadFromEnumerable(trainRows));
+
+// Featurizes the rows (or reads them back from the cache folder), as is or mirrored.
+float[][] Features(List<Row> rows, string split, bool mirrored)
 {
-    string? file = featuresCache is null ? null : Path.Combine(featuresCache, $"{name}.features.bin");
-    if (file is not null && File.Exists(file))
+    string file = Path.Combine(featuresCache, $"{split}{(mirrored ? ".mirrored" : "")}.features.bin");
+    if (File.Exists(file))
     {
         using var reader = new BinaryReader(File.OpenRead(file));
-        var rows = Enumerable.Range(0, reader.ReadInt32()).Select(_ => new Featurized
-        {
-            Label = reader.ReadString(), Features = Enumerable.Range(0, 512).Select(_ => reader.ReadSingle()).ToArray(),
-        }).ToList();
-        Console.WriteLine($"read {rows.Count} {name} features from {file}");
-        return ml.Data.LoadFromEnumerable(rows);
+        if (reader.ReadString() != CacheFormat) throw new InvalidDataException($"{file} was written by another version of LinearProbe: delete the cache folder.");
+        int count = reader.ReadInt32();
+        if (count != rows.Count) throw new InvalidDataException($"{file} holds {count} images, {split} has {rows.Count}: delete the cache folder.");
+        Console.WriteLine($"read {count} {split}{(mirrored ? " mirrored" : "")} features from {file}");
+        return Enumerable.Range(0, count).Select(_ => Enumerable.Range(0, 512).Select(_ => reader.ReadSingle()).ToArray()).ToArray();
     }
     var start = clock.Elapsed;
-    var featurized = ml.Data.CreateEnumerable<Featurized>(featurizer.Transform(data), reuseRowObject: false).ToList();
-    Console.WriteLine(FormattableString.Invariant($"featurized {name} in {(clock.Elapsed - start).TotalSeconds:F0} s"));
-    if (file is not null)
+    var input = mirrored ? rows.Select(r => r with { ImagePath = MirroredCopy(r.ImagePath, Path.Combine(featuresCache, "mirrored", split)) }).ToList() : rows;
+    var features = ml.Data.CreateEnumerable<Featurized>(featurizer.Transform(ml.Data.LoadFromEnumerable(input)), reuseRowObject: false)
+        .Select(f => f.Features).ToArray();
+    Console.WriteLine(FormattableString.Invariant($"featurized {features.Length} {split}{(mirrored ? " mirrored" : "")} images in {(clock.Elapsed - start).TotalSeconds:F0} s"));
+    Directory.CreateDirectory(featuresCache);
+    using (var writer = new BinaryWriter(File.Create(file + ".tmp")))
     {
-        Directory.CreateDirectory(featuresCache!);
-        using var writer = new BinaryWriter(File.Create(file));
-        writer.Write(featurized.Count);
-        foreach (var row in featurized)
-        {
-            writer.Write(row.Label);
-            foreach (var f in row.Features) writer.Write(f);
-        }
+        writer.Write(CacheFormat);
+        writer.Write(features.Length);
+        foreach (var f in features.SelectMany(v => v)) writer.Write(f);
     }
-    return ml.Data.LoadFromEnumerable(featurized);
+    File.Move(file + ".tmp", file, overwrite: true);
+    return features;
 }
-var trainFeatures = Featurize(train, "train");
-var testFeatures = Featurize(test, "test");
-// Two fixed variants, both reported (neither tuned on the test set): raw features, and features standardised per dimension.
-var label = ml.Transforms.Conversion.MapValueToKey("LabelKey", nameof(Row.Label));
-foreach (var (name, estimator) in new (string, IEstimator<ITransformer>)[]
+
+var train = Features(trainRows, "train", mirrored: false);
+var trainMirrored = Features(trainRows, "train", mirrored: true);
+var test = Features(testRows, "test", mirrored: false);
+var testMirrored = Features(testRows, "test", mirrored: true);
+static float[] Mean(float[] a, float[] b) => a.Zip(b, (x, y) => (x + y) / 2).ToArray();
+
+// Variants fixed in advance: (name, training rows from an image's two views, the test features of an image's two views).
+var variants = new (string Name, Func<float[], float[], float[][]> TrainViews, Func<float[], float[], float[]> TestView)[]
 {
-    ("LbfgsMaximumEntropy (defaults)", label.Append(ml.MulticlassClassification.Trainers.LbfgsMaximumEntropy("LabelKey", "Features"))),
-    ("NormalizeMeanVariance + LbfgsMaximumEntropy (defaults)", label.Append(ml.Transforms.NormalizeMeanVariance("Features"))
-        .Append(ml.MulticlassClassification.Trainers.LbfgsMaximumEntropy("LabelKey", "Features"))),
-})
+    ("one view (as is)", (own, _) => [own], (own, _) => own),
+    ("flip: both views as training rows, test on the mean of both", (own, mirror) => [own, mirror], Mean),
+    ("flip: mean of both views, in training and test", (own, mirror) => [Mean(own, mirror)], Mean),
+};
+(float L1, float L2)[] grid = [(0f, 0.1f), (0f, 1f), (0f, 10f), (1f, 0.1f), (1f, 1f), (1f, 10f)];
+bool Held(Row row) => row.Index % 10 == 9; // every tenth image of each class: the held-out training images
+
+IDataView View(IEnumerable<(string Label, float[] Features)> rows) =>
+    ml.Data.LoadFromEnumerable(rows.Select(r => new Featurized { Label = r.Label, Features = r.Features }).ToList());
+IEnumerable<(string, float[])> TrainingRows(Func<float[], float[], float[][]> views, Func<Row, bool> keep) =>
+    trainRows.Select((row, i) => (row, i)).Where(p => keep(p.row)).SelectMany(p => views(train[p.i], trainMirrored[p.i]).Select(f => (p.row.Label, f)));
+IEnumerable<(string, float[])> ScoredRows(List<Row> rows, float[][] own, float[][] mirror, Func<float[], float[], float[]> view, Func<Row, bool> keep) =>
+    rows.Select((row, i) => (row, i)).Where(p => keep(p.row)).Select(p => (p.row.Label, view(own[p.i], mirror[p.i])));
+IEstimator<ITransformer> Probe((float L1, float L2) r) => ml.Transforms.Conversion.MapValueToKey("LabelKey", nameof(Featurized.Label))
+    .Append(ml.Transforms.NormalizeMeanVariance(nameof(Featurized.Features)))
+    .Append(ml.MulticlassClassification.Trainers.LbfgsMaximumEntropy(new LbfgsMaximumEntropyMulticlassTrainer.Options
+    {
+        LabelColumnName = "LabelKey", FeatureColumnName = nameof(Featurized.Features), L1Regularization = r.L1, L2Regularization = r.L2,
+    }));
+double Accuracy(ITransformer model, IDataView data) => ml.MulticlassClassification.Evaluate(model.Transform(data), "LabelKey").MicroAccuracy;
+
+var results = new List<(string Name, (float L1, float L2) Reg, double Held, double Test)>();
+foreach (var (name, trainViews, testView) in variants)
 {
     var start = clock.Elapsed;
-    var probe = estimator.Fit(trainFeatures);
-    var metrics = ml.MulticlassClassification.Evaluate(probe.Transform(testFeatures), "LabelKey");
+    var fitPart = View(TrainingRows(trainViews, r => !Held(r)));
+    var heldPart = View(ScoredRows(trainRows, train, trainMirrored, testView, Held));
+    var scores = grid.Select(r => (Reg: r, Held: Accuracy(Probe(r).Fit(fitPart), heldPart))).ToList();
+    var best = scores.MaxBy(s => s.Held);
+    var model = Probe(best.Reg).Fit(View(TrainingRows(trainViews, _ => true)));
+    double testAccuracy = Accuracy(model, View(ScoredRows(testRows, test, testMirrored, testView, _ => true)));
     Console.WriteLine(FormattableString.Invariant(
-        $"{name}: trained in {(clock.Elapsed - start).TotalSeconds:F0} s; linear probe test accuracy {metrics.MicroAccuracy:F4} (macro {metrics.MacroAccuracy:F4})"));
+        $"{name}: held-out accuracy by (L1, L2) {string.Join(", ", scores.Select(s => $"({s.Reg.L1:G3}, {s.Reg.L2:G3}) {s.Held:F4}"))}; chosen ({best.Reg.L1:G3}, {best.Reg.L2:G3}); refit on all training images; linear probe test accuracy {testAccuracy:F4} ({(clock.Elapsed - start).TotalSeconds:F0} s)"));
+    results.Add((name, best.Reg, best.Held, testAccuracy));
 }
+var chosen = results.MaxBy(r => r.Held);
+Console.WriteLine(FormattableString.Invariant(
+    $"chosen on held-out training images: {chosen.Name}, (L1, L2) = ({chosen.Reg.L1:G3}, {chosen.Reg.L2:G3}): linear probe test accuracy {chosen.Test:F4}"));
 Console.WriteLine(FormattableString.Invariant($"wall time {clock.Elapsed.TotalSeconds:F0} s"));
 return 0;
 
-internal sealed class Row
+// A left-right mirrored copy of an image, as PNG, in FOLDER/CLASS/NAME.png (made once).
+static string MirroredCopy(string path, string folder)
+{
+    string target = Path.Combine(folder, Path.GetFileName(Path.GetDirectoryName(path)!), Path.GetFileNameWithoutExtension(path) + ".png");
+    if (File.Exists(target)) return target;
+    using var image = SKBitmap.Decode(path) ?? throw new InvalidDataException($"{path}: not an image SkiaSharp can decode.");
+    using var mirrored = new SKBitmap(image.Info);
+    using (var canvas = new SKCanvas(mirrored))
+    {
+        canvas.Scale(-1, 1, image.Width / 2f, 0);
+        canvas.DrawBitmap(image, 0, 0);
+    }
+    Directory.CreateDirectory(Path.GetDirectoryName(target)!);
+    using var data = mirrored.Encode(SKEncodedImageFormat.Png, 100);
+    using (var file = File.Create(target)) data.SaveTo(file);
+    return target;
+}
+
+internal sealed record Row
 {
     public string ImagePath { get; set; } = "";
     public string Label { get; set; } = "";
+    public int Index { get; set; }
 }
 
 internal sealed class Featurized
 {
     public string Label { get; set; } = "";
     [Microsoft.ML.Data.VectorType(512)] public float[] Features { get; set; } = [];
+}
+
+internal partial class Program
+{
+    /// <summary>The first thing in a features file: a file of another layout is refused, not misread.</summary>
+    private const string CacheFormat = "LinearProbe features: int32 count, then count × 512 float32";
 }

@@ -105,7 +105,7 @@ public static class Int8Quantizer
         long side = dims[2].DimValue, perImage = 3 * side * side;
         var ranges = new Dictionary<string, (float Min, float Max)>();
         int images = 0;
-        using var options = new SessionOptions();
+        using var options = OnnxEngine.CreateOptions();
         using var runOptions = new RunOptions();
         using var session = new InferenceSession(probe.ToByteArray(), options);
         var names = session.OutputMetadata.Keys.ToArray();

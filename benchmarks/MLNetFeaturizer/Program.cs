@@ -15,6 +15,10 @@ using ResNet.Training.Weights;
 //   ours | dnn      one of the two pipelines (one per process, so peak RSS is its own)
 //   latency         PredictionEngine<ImagePath, Features>.Predict of one image (batch 1), milliseconds per call
 //   network         ONNX Runtime on ready batches of --batch-size normalised 224² images (--onnx M, default our float export)
+//   network-raw     any ONNX file with one N×3×224×224 float input (e.g. DnnFeaturizeImage's ResNet18.onnx) in a plain
+//                   InferenceSession at --batch-size (a fixed batch dimension wins); --optimized-out F writes the graph
+//                   ONNX Runtime runs after its optimisations, to compare which kernels each model reaches;
+//                   --concurrent K runs K callers at once on the one session, --intra-op T sets its threads per call
 //   profile         where the featurizer's time goes: decode, resize, pixel extraction, network, the rest (copies, batching)
 //   gemm            ONNX Runtime's own GEMM peak on this CPU: MatMul fp32 and MatMulInteger u8·s8→s32, 1024³, best of 5
 // Without --weights a seeded random ImageNet-stem ResNet18 is used: speed does not depend on the weights' values.
@@ -26,7 +30,7 @@ string Option(string name, string fallback)
 }
 if (args.Length == 0 || args[0].StartsWith("--"))
 {
-    Console.Error.WriteLine("usage: MLNetFeaturizer IMAGE_DIR [--count N] [--batch-size B] [--weights W.pt] [--rounds R] [--mode both|ours|dnn|latency|network|profile] [--onnx M]");
+    Console.Error.WriteLine("usage: MLNetFeaturizer IMAGE_DIR [--count N] [--batch-size B] [--weights W.pt] [--rounds R] [--mode both|ours|dnn|latency|network|network-raw|profile|gemm] [--onnx M] [--optimized-out F]");
     return 2;
 }
 int count = int.Parse(Option("--count", "1000")), batchSize = int.Parse(Option("--batch-size", "32")), rounds = int.Parse(Option("--rounds", "2"));
@@ -77,6 +81,9 @@ switch (mode)
         break;
     case "network":
         Network(Option("--onnx", ""));
+        break;
+    case "network-raw":
+        NetworkRaw(Option("--onnx", ""), Option("--optimized-out", ""));
         break;
     case "profile":
         Profile();
@@ -174,6 +181,39 @@ void Network(string onnx)
         int batches = Math.Max(1, 128 / batchSize);
         for (int b = 0; b < batches; b++) engine.Run(input, batchSize);
         Result($"{name}_batch{batchSize}", batches * batchSize / clock.Elapsed.TotalSeconds, "img/s");
+    }
+}
+
+void NetworkRaw(string onnx, string optimizedOut)
+{
+    if (onnx == "") throw new ArgumentException("--mode network-raw needs --onnx MODEL.onnx");
+    int concurrent = int.Parse(Option("--concurrent", "1")), intraOp = int.Parse(Option("--intra-op", "0"));
+    using var options = new Microsoft.ML.OnnxRuntime.SessionOptions { GraphOptimizationLevel = Microsoft.ML.OnnxRuntime.GraphOptimizationLevel.ORT_ENABLE_ALL };
+    if (intraOp > 0) options.IntraOpNumThreads = intraOp;
+    if (optimizedOut != "") options.OptimizedModelFilePath = optimizedOut;
+    using var session = new Microsoft.ML.OnnxRuntime.InferenceSession(onnx, options);
+    var (inputName, meta) = session.InputMetadata.Single();
+    long[] shape = meta.Dimensions.Select((d, i) => i == 0 && d <= 0 ? batchSize : (long)d).ToArray();
+    int batch = (int)shape[0];
+    var input = new float[shape.Aggregate(1L, (a, b) => a * b)];
+    var random = new Random(1);
+    for (int i = 0; i < input.Length; i++) input[i] = (float)(random.NextDouble() * 4 - 2);
+    using var value = Microsoft.ML.OnnxRuntime.OrtValue.CreateTensorValueFromMemory(input, shape);
+    using var runOptions = new Microsoft.ML.OnnxRuntime.RunOptions();
+    var outputs = session.OutputMetadata.Keys.Take(1).ToArray();
+    using (session.Run(runOptions, [inputName], [value], outputs)) { } // warm-up
+    Console.WriteLine($"{Path.GetFileName(onnx)}: input {inputName} [{string.Join(",", shape)}], output {outputs[0]}; {concurrent} caller(s), intra-op threads {(intraOp > 0 ? intraOp : "default")}");
+    for (int round = 1; round <= rounds; round++)
+    {
+        var clock = Stopwatch.StartNew();
+        int batches = Math.Max(1, 128 / batch / concurrent);
+        Parallel.For(0, concurrent, new ParallelOptions { MaxDegreeOfParallelism = concurrent }, _ =>
+        {
+            for (int b = 0; b < batches; b++)
+                using (session.Run(runOptions, [inputName], [value], outputs)) { }
+        });
+        Result($"network_raw_{Path.GetFileNameWithoutExtension(onnx)}_batch{batch}_callers{concurrent}_intra{intraOp}",
+            concurrent * batches * batch / clock.Elapsed.TotalSeconds, "img/s");
     }
 }
 

@@ -257,7 +257,7 @@ public sealed class Trainer(TrainingOptions options, Device? device = null)
     private OptimizerHelper CreateOptimizer(ResNetModel model) => Options.Optimizer switch
     {
         OptimizerKind.AdamW => AdamW(model.parameters(), Options.LearningRate, weight_decay: Options.WeightDecay),
-        _ => SGD(model.parameters(), Options.LearningRate, momentum: Options.Momentum, weight_decay: Options.WeightDecay,
+        _ => new HeldScalarSgd(model.parameters(), Options.LearningRate, Options.Momentum, Options.WeightDecay,
             nesterov: Options.Nesterov && Options.Momentum > 0),
     };
 

@@ -1,0 +1,48 @@
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace ResNet.Training.Training;
+
+/// <summary>
+/// TorchSharp's SGD (momentum, Nesterov, weight decay) with the same update, the same state and so the same checkpoint
+/// format, except that every <see cref="Scalar"/> it hands to libtorch is held in a local for the whole step. TorchSharp
+/// 0.107's own step converts momentum, weight decay and learning rate into a temporary <see cref="Scalar"/> per
+/// parameter and operation, and nothing keeps that object alive during the native call: a garbage collection in that
+/// moment lets its finalizer free the native scalar under libtorch, which then fails with "Unknown scalar type" (seen
+/// in <c>mul_</c> on the main job's own recipe, epoch 2) or crashes. See docs/reliability.md, "Long training runs".
+/// </summary>
+internal sealed class HeldScalarSgd : SGD
+{
+    /// <summary>SGD over <paramref name="parameters"/>, without dampening (as the recipes use it).</summary>
+    public HeldScalarSgd(IEnumerable<Parameter> parameters, double lr, double momentum, double weightDecay, bool nesterov)
+        : base(parameters, lr, momentum, dampening: 0, weight_decay: weightDecay, nesterov: nesterov)
+    {
+    }
+
+    /// <inheritdoc/>
+    public override Tensor step(Func<Tensor>? closure = null) => _step<ParamGroup>(group =>
+    {
+        var options = group.Options;
+        double momentum = options.momentum!.Value, decay = options.weight_decay!.Value, lr = options.LearningRate!.Value;
+        bool nesterov = options.nesterov!.Value;
+        // Held until the end of the step: the point of this class.
+        using Scalar momentumScalar = momentum, keep = 1 - options.dampening!.Value, decayScalar = decay,
+            stepScalar = options.maximize!.Value ? lr : -lr;
+        foreach (var param in group.Parameters)
+        {
+            var grad = param.grad;
+            if (grad is null) continue;
+            var state = (State)_state[param.Handle];
+            if (decay != 0) grad = grad.add(param, decayScalar);
+            if (momentum != 0)
+            {
+                var buffer = state.momentum_buffer;
+                if (buffer is null) state.momentum_buffer = buffer = grad.clone().detach().DetachFromDisposeScope();
+                else buffer.mul_(momentumScalar).add_(grad, keep);
+                grad = nesterov ? grad.add(buffer, momentumScalar) : buffer;
+            }
+            param.add_(grad, stepScalar);
+        }
+    }, closure);
+}

@@ -269,7 +269,8 @@ void Gemm()
         graph.Output.Add(Value("y", integer ? Onnx.TensorProto.Types.DataType.Int32 : elem));
         var proto = new Onnx.ModelProto { IrVersion = 8, Graph = graph };
         proto.OpsetImport.Add(new Onnx.OperatorSetIdProto { Domain = "", Version = 17 });
-        using var options = new Microsoft.ML.OnnxRuntime.SessionOptions();
+        // Both cores, as our engine uses them: ONNX Runtime's default thread count can come out as one (OnnxEngine.CreateOptions).
+        using var options = new Microsoft.ML.OnnxRuntime.SessionOptions { IntraOpNumThreads = Environment.ProcessorCount };
         using var session = new Microsoft.ML.OnnxRuntime.InferenceSession(Google.Protobuf.MessageExtensions.ToByteArray(proto), options);
         using var runOptions = new Microsoft.ML.OnnxRuntime.RunOptions();
         using var a = integer

@@ -172,9 +172,8 @@ public sealed class Trainer(TrainingOptions options, Device? device = null)
         optimizer.zero_grad();
         loss.backward();
         if (Options.ClipGradNorm is { } clip) nn.utils.clip_grad_norm_(model.parameters(), clip);
-        // TorchSharp's optimisers pass temporary scalars to native calls without keeping them alive (see ResidualBlock's
-        // `one`); a no-GC region around this call closed that race but doubled peak memory and cost 20 % of the speed,
-        // so the race stays open here: docs/reliability.md, "Long training runs".
+        // SGD holds its scalars (HeldScalarSgd); TorchSharp's AdamW still passes temporary ones that a collection can
+        // free mid-call: docs/reliability.md, "Long training runs".
         optimizer.step();
         long right;
         using (no_grad()) right = logits.argmax(1).eq(y).sum().item<long>();

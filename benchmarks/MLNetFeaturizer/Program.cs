@@ -170,9 +170,7 @@ void Network(string onnx)
         OnnxExporter.Export(weightsPath, onnx, new OnnxExportOptions());
     }
     using var engine = OnnxEngine.Open(onnx, DeviceChoice.Cpu);
-    var input = new float[batchSize * 3 * 224 * 224];
-    var random = new Random(1);
-    for (int i = 0; i < input.Length; i++) input[i] = (float)(random.NextDouble() * 4 - 2);
+    var input = RandomInput(batchSize * 3 * 224 * 224);
     engine.Run(input, batchSize); // warm-up
     string name = Int8Quantizer.IsInt8(onnx) ? "network_int8" : "network_fp32";
     for (int round = 1; round <= rounds; round++)
@@ -195,9 +193,7 @@ void NetworkRaw(string onnx, string optimizedOut)
     var (inputName, meta) = session.InputMetadata.Single();
     long[] shape = meta.Dimensions.Select((d, i) => i == 0 && d <= 0 ? batchSize : (long)d).ToArray();
     int batch = (int)shape[0];
-    var input = new float[shape.Aggregate(1L, (a, b) => a * b)];
-    var random = new Random(1);
-    for (int i = 0; i < input.Length; i++) input[i] = (float)(random.NextDouble() * 4 - 2);
+    var input = RandomInput(shape.Aggregate(1L, (a, b) => a * b));
     using var value = Microsoft.ML.OnnxRuntime.OrtValue.CreateTensorValueFromMemory(input, shape);
     using var runOptions = new Microsoft.ML.OnnxRuntime.RunOptions();
     var outputs = session.OutputMetadata.Keys.Take(1).ToArray();
@@ -297,6 +293,15 @@ void Gemm()
         shape.Dim.Add(new Onnx.TensorShapeProto.Types.Dimension { DimValue = n });
         return new Onnx.ValueInfoProto { Name = name, Type = new Onnx.TypeProto { TensorType = new Onnx.TypeProto.Types.Tensor { ElemType = (int)type, Shape = shape } } };
     }
+}
+
+// Seeded values in [-2, 2): what normalised images look like to the network, as far as its speed cares.
+static float[] RandomInput(long length)
+{
+    var random = new Random(1);
+    var input = new float[length];
+    for (long i = 0; i < length; i++) input[i] = (float)(random.NextDouble() * 4 - 2);
+    return input;
 }
 
 static void Result(string name, double value, string unit) =>

@@ -44,6 +44,17 @@ public class NativeBackendsTests : IDisposable
     }
 
     [Fact]
+    public void Loading_TorchSharp_raises_mallocs_thresholds_unless_the_user_tuned_malloc()
+    {
+        NativeBackends.EnsureTorchSharp();
+        bool userTuned = GlibcMallocTuning.UserTunesMalloc(Environment.GetEnvironmentVariables());
+        Assert.Equal(OperatingSystem.IsLinux() && !userTuned, GlibcMallocTuning.Applied);
+        Assert.True(GlibcMallocTuning.UserTunesMalloc(new Dictionary<string, string> { ["MALLOC_ARENA_MAX"] = "2" }));
+        Assert.True(GlibcMallocTuning.UserTunesMalloc(new Dictionary<string, string> { ["GLIBC_TUNABLES"] = "glibc.malloc.trim_threshold=0" }));
+        Assert.False(GlibcMallocTuning.UserTunesMalloc(new Dictionary<string, string> { ["GLIBC_TUNABLES"] = "glibc.rtld.nns=2", ["PATH"] = "/usr/bin" }));
+    }
+
+    [Fact]
     public void The_copies_TorchSharp_loads_in_the_test_output_are_weak_on_GLIBCXX_3_4_32()
     {
         var copies = LibStdCxxCompat.TorchSharpNativeCopies().ToList();

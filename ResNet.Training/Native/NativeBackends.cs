@@ -20,7 +20,12 @@ public static class NativeBackends
 
     private static volatile bool torchLoaded, onnxRuntimeLoaded;
 
-    /// <summary>Loads TorchSharp's native library (libtorch) if it is not loaded yet.</summary>
+    /// <summary>
+    /// Loads TorchSharp's native library (libtorch) if it is not loaded yet. On Linux it also raises glibc malloc's
+    /// mmap and trim thresholds for the process (to the values a Python process running PyTorch ends up with), so freed
+    /// tensor memory is reused rather than returned to the kernel after every free; a user who sets any
+    /// <c>MALLOC_*_</c> variable or malloc's <c>GLIBC_TUNABLES</c> keeps their own settings (docs/training.md, "Speed").
+    /// </summary>
     /// <exception cref="InvalidOperationException">The app references no TorchSharp native package, or it did not load.</exception>
     /// <example><code>NativeBackends.EnsureTorchSharp(); // at start-up</code></example>
     public static void EnsureTorchSharp()
@@ -45,6 +50,7 @@ public static class NativeBackends
                 throw Missing("TorchSharp", TorchSharpAdvice, again);
             }
         }
+        GlibcMallocTuning.Apply();
         torchLoaded = true;
     }
 

@@ -31,18 +31,35 @@ internal sealed class HeldScalarSgd : SGD
             stepScalar = options.maximize!.Value ? lr : -lr;
         foreach (var param in group.Parameters)
         {
-            var grad = param.grad;
+            using var grad = param.grad;
             if (grad is null) continue;
             var state = (State)_state[param.Handle];
-            if (decay != 0) grad = grad.add(param, decayScalar);
-            if (momentum != 0)
-            {
-                var buffer = state.momentum_buffer;
-                if (buffer is null) state.momentum_buffer = buffer = grad.clone().detach().DetachFromDisposeScope();
-                else buffer.mul_(momentumScalar).add_(grad, keep);
-                grad = nesterov ? grad.add(buffer, momentumScalar) : buffer;
-            }
-            param.add_(grad, stepScalar);
+            // Each temporary is freed as soon as it is used, as PyTorch's step frees them, rather than at the end of
+            // the caller's dispose scope: the step then holds one parameter's temporaries, not two copies of the model.
+            using var decayed = decay != 0 ? grad.add(param, decayScalar) : null;
+            var direction = decayed ?? grad;
+            using var lookahead = momentum != 0 ? UpdateMomentum(state, direction, momentumScalar, keep, nesterov) : null;
+            if (momentum != 0) direction = lookahead ?? state.momentum_buffer!;
+            param.add_(direction, stepScalar);
         }
     }, closure);
+
+    /// <summary>
+    /// Updates the momentum buffer with <paramref name="direction"/>; returns Nesterov's look-ahead direction (a new
+    /// tensor the caller frees), or null when the buffer itself is the direction.
+    /// </summary>
+    private static Tensor? UpdateMomentum(State state, Tensor direction, Scalar momentum, Scalar keep, bool nesterov)
+    {
+        var buffer = state.momentum_buffer;
+        if (buffer is null)
+        {
+            using var copy = direction.clone();
+            state.momentum_buffer = buffer = copy.detach().DetachFromDisposeScope();
+        }
+        else
+        {
+            buffer.mul_(momentum).add_(direction, keep);
+        }
+        return nesterov ? direction.add(buffer, momentum) : null;
+    }
 }

@@ -6,7 +6,7 @@
               reports training img/s, test accuracy, wall time and peak RSS.
   imagenette: the same at 224x224 on an image folder: RandomResizedCrop(224) + flip, 2 loader workers, batch 32.
 
-Usage: /usr/bin/python3 train_bench_torch.py fashion DIR [--epochs N] [--val 0.05]
+Usage: /usr/bin/python3 train_bench_torch.py fashion DIR [--epochs N] [--val 0.05] [--profile]
        /usr/bin/python3 train_bench_torch.py imagenette DIR [--epochs N]
 """
 import argparse, gzip, os, resource, struct, time
@@ -25,6 +25,7 @@ p.add_argument("--threads", type=int, default=2)
 p.add_argument("--val", type=float, default=0.05)
 p.add_argument("--seed", type=int, default=1)
 p.add_argument("--limit", type=int, default=None, help="imagenette: train on this many images (seeded sample)")
+p.add_argument("--profile", action="store_true", help="also print each epoch's ms per image in forward+loss, backward and the optimizer step")
 a = p.parse_args()
 torch.set_num_threads(a.threads)
 torch.manual_seed(a.seed)
@@ -91,17 +92,30 @@ for epoch in range(a.epochs):
     model.train()
     t0 = time.time()
     seen = 0
+    phases = [0.0, 0.0, 0.0]
     for x, y in batches(epoch):
+        t = [time.perf_counter()]
         loss = F.cross_entropy(model(x), y, label_smoothing=0.1)
+        if a.profile:
+            loss.item()
+            t.append(time.perf_counter())
         opt.zero_grad()
         loss.backward()
+        t.append(time.perf_counter())
         opt.step()
+        t.append(time.perf_counter())
         sched.step()
         seen += len(y)
+        if a.profile:
+            for i in range(3):
+                phases[i] += t[i + 1] - t[i]
     dt = time.time() - t0
     train_time += dt
     images += seen
     print(f"epoch {epoch + 1}/{a.epochs}: loss {loss.item():.4f} {seen / dt:.1f} img/s ({dt:.1f} s)", flush=True)
+    if a.profile:
+        print("  ms per image: forward+loss %.3f, backward %.3f, optimizer step %.3f, total %.3f"
+              % tuple(1000 * v / seen for v in phases + [dt]), flush=True)
 if a.kind == "fashion":
     model.eval()
     with torch.no_grad():

@@ -1,0 +1,66 @@
+// Where a training step's time goes: the trainer's data loader, network and optimiser (HeldScalarSgd) at 32², batch
+// 128, timed per phase; the PyTorch side is `train_bench_torch.py fashion … --profile`. Found with it: the SGD step
+// paying page faults for its temporaries (Native/GlibcMallocTuning.cs).
+//
+// usage: dotnet run -c Release --project benchmarks/training/StepProfile -- [DATA] [--epochs N] [--optimizer-only]
+//   DATA defaults to fashion-mnist:data/fashion-mnist-small (run from the repository root); 80 % goes to validation
+//   as in the suite's train32 workloads, so an epoch is 16 steps. --optimizer-only times opt.step() alone on one
+//   batch's gradients (10 calls, three rounds).
+using System.Diagnostics;
+using ResNet.Training.Data;
+using ResNet.Training.Model;
+using ResNet.Training.Training;
+using static TorchSharp.torch;
+
+int epochsAt = Array.IndexOf(args, "--epochs");
+int epochs = epochsAt >= 0 ? int.Parse(args[epochsAt + 1]) : 3;
+string data = args.Where((a, i) => !a.StartsWith("--") && (epochsAt < 0 || i != epochsAt + 1)).FirstOrDefault() ?? "fashion-mnist:data/fashion-mnist-small";
+set_num_threads(2);
+manual_seed(1);
+using var source = DataSource.ForTraining(data, 32, validationFraction: 0.8, seed: 1);
+using var model = ResNetModel.ResNet18(source.Train.ClassNames.Count);
+model.train();
+using var optimizer = new HeldScalarSgd(model.parameters(), lr: 0.01, momentum: 0.9, weightDecay: 5e-4, nesterov: true);
+
+if (args.Contains("--optimizer-only"))
+{
+    var batch = new DataLoader(source.Train, 128, train: true, seed: 1).Epoch(0).First();
+    nn.functional.cross_entropy(model.forward(tensor(batch.Inputs, [batch.Count, 3, 32, 32])), tensor(batch.Labels)).backward();
+    for (int round = 0; round < 3; round++)
+    {
+        var clock = Stopwatch.StartNew();
+        for (int i = 0; i < 10; i++) optimizer.step();
+        Console.WriteLine($"optimizer step: {clock.Elapsed.TotalMilliseconds / 10:F1} ms ({model.parameters().Count()} tensors, {model.parameters().Sum(p => p.numel()):N0} values)");
+    }
+    return;
+}
+
+var loader = new DataLoader(source.Train, 128, train: true, seed: 1, workers: 2);
+for (int epoch = 0; epoch < epochs; epoch++)
+{
+    double waiting = 0, forward = 0, backward = 0, step = 0;
+    long images = 0;
+    var epochClock = Stopwatch.StartNew();
+    var waitClock = Stopwatch.StartNew();
+    foreach (var batch in loader.Epoch(epoch))
+    {
+        waiting += waitClock.Elapsed.TotalMilliseconds;
+        var clock = Stopwatch.StartNew();
+        using var scope = NewDisposeScope();
+        var loss = nn.functional.cross_entropy(model.forward(tensor(batch.Inputs, [batch.Count, 3, 32, 32])), tensor(batch.Labels), label_smoothing: 0.1);
+        loss.item<float>();
+        double forwardEnd = clock.Elapsed.TotalMilliseconds;
+        optimizer.zero_grad();
+        loss.backward();
+        double backwardEnd = clock.Elapsed.TotalMilliseconds;
+        optimizer.step();
+        forward += forwardEnd;
+        backward += backwardEnd - forwardEnd;
+        step += clock.Elapsed.TotalMilliseconds - backwardEnd;
+        images += batch.Count;
+        waitClock.Restart();
+    }
+    double total = epochClock.Elapsed.TotalMilliseconds;
+    Console.WriteLine($"epoch {epoch + 1}: {images * 1000 / total:F0} img/s; ms per image: waiting for data {waiting / images:F3}, " +
+        $"forward+loss {forward / images:F3}, backward {backward / images:F3}, optimizer step {step / images:F3}, total {total / images:F3}");
+}

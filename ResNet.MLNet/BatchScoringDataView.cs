@@ -47,19 +47,23 @@ internal sealed class BatchScoringDataView : IDataView
     /// <inheritdoc/>
     public DataViewRowCursor GetRowCursor(IEnumerable<DataViewSchema.Column> columnsNeeded, Random? rand = null)
     {
-        var (sourceColumns, active) = Split(columnsNeeded);
-        return new Cursor(this, source.GetRowCursor(sourceColumns, rand), active);
+        var (sourceColumns, active, pixelsAsked) = Split(columnsNeeded);
+        return new Cursor(this, source.GetRowCursor(sourceColumns, rand), sourceColumns, active, pixelsAsked);
     }
 
     /// <inheritdoc/>
     public DataViewRowCursor[] GetRowCursorSet(IEnumerable<DataViewSchema.Column> columnsNeeded, int n, Random? rand = null)
     {
-        var (sourceColumns, active) = Split(columnsNeeded);
+        var (sourceColumns, active, pixelsAsked) = Split(columnsNeeded);
         return source.GetRowCursorSet(sourceColumns, n, rand)
-            .Select(c => (DataViewRowCursor)new Cursor(this, c, active)).ToArray();
+            .Select(c => (DataViewRowCursor)new Cursor(this, c, sourceColumns, active, pixelsAsked)).ToArray();
     }
 
-    private (List<DataViewSchema.Column> Source, bool[] Outputs) Split(IEnumerable<DataViewSchema.Column> columnsNeeded)
+    /// <summary>
+    /// The source columns a cursor needs (those asked for, plus the pixels and the text columns when an output is
+    /// asked for), which outputs are asked for, and whether the pixel column itself is.
+    /// </summary>
+    private (List<DataViewSchema.Column> Source, bool[] Outputs, bool PixelsAsked) Split(IEnumerable<DataViewSchema.Column> columnsNeeded)
     {
         int sourceCount = source.Schema.Count;
         var needed = columnsNeeded.Select(c => c.Index).ToHashSet();
@@ -71,7 +75,7 @@ internal sealed class BatchScoringDataView : IDataView
             // Text columns (typically the image path) let an error name the row's file.
             columns.AddRange(source.Schema.Where(c => !c.IsHidden && c.Type is TextDataViewType));
         }
-        return (columns.DistinctBy(c => c.Index).ToList(), active);
+        return (columns.DistinctBy(c => c.Index).ToList(), active, needed.Contains(pixelsColumn));
     }
 
     private sealed class Cursor : DataViewRowCursor
@@ -93,7 +97,13 @@ internal sealed class BatchScoringDataView : IDataView
         private int rows, slot = -1;
         private long position = -1;
 
-        public Cursor(BatchScoringDataView parent, DataViewRowCursor input, bool[] activeOutputs)
+        /// <param name="parent">The view.</param>
+        /// <param name="input">The source cursor.</param>
+        /// <param name="served">The source columns this cursor serves: those asked for, the pixels and the text columns.</param>
+        /// <param name="activeOutputs">Which of the scorer's outputs were asked for.</param>
+        /// <param name="servesPixels">Whether the pixel column itself was asked for (then it is cached and read from the cache).</param>
+        public Cursor(BatchScoringDataView parent, DataViewRowCursor input, IReadOnlyList<DataViewSchema.Column> served, bool[] activeOutputs,
+            bool servesPixels)
         {
             this.parent = parent;
             this.input = input;
@@ -102,13 +112,19 @@ internal sealed class BatchScoringDataView : IDataView
             caches = new ColumnCache?[parent.source.Schema.Count];
             if (!batching) return;
             int capacity = parent.batchSize;
-            foreach (var column in parent.source.Schema)
-                if (input.IsColumnActive(column))
+            // Only the columns served are cached, not the upstream columns the source activated to compute them: a
+            // cache reads its column through the column's getter, and ML.NET's image transforms recompute on every
+            // call, so caching the decoded and resized images (or the pixels next to pixelsGetter) did their work twice.
+            foreach (var column in served)
+                if (column.Index != parent.pixelsColumn || servesPixels)
                     caches[column.Index] = ColumnCache.Create(input, column, capacity);
             batchIds = new long[capacity];
             rowIds = new DataViewRowId[capacity];
             inputIdGetter = input.GetIdGetter();
-            pixelsGetter = input.GetGetter<VBuffer<float>>(parent.source.Schema[parent.pixelsColumn]);
+            // Asked-for pixels are read once, into their cache (ReadRow captures row `rows` before reading the pixels).
+            pixelsGetter = servesPixels
+                ? caches[parent.pixelsColumn]!.Getter<VBuffer<float>>(() => rows)
+                : input.GetGetter<VBuffer<float>>(parent.source.Schema[parent.pixelsColumn]);
             checkFile = parent.scorer.FileCheck?.Checker(input);
             pixels = new float[capacity * parent.scorer.RowLength];
         }
@@ -180,7 +196,8 @@ internal sealed class BatchScoringDataView : IDataView
         public override bool IsColumnActive(DataViewSchema.Column column)
         {
             int sourceCount = parent.source.Schema.Count;
-            return column.Index < sourceCount ? input.IsColumnActive(parent.source.Schema[column.Index]) : activeOutputs[column.Index - sourceCount];
+            if (column.Index >= sourceCount) return activeOutputs[column.Index - sourceCount];
+            return batching ? caches[column.Index] is not null : input.IsColumnActive(parent.source.Schema[column.Index]);
         }
 
         public override ValueGetter<TValue> GetGetter<TValue>(DataViewSchema.Column column)

@@ -1,6 +1,7 @@
 using Microsoft.ML;
 using Microsoft.ML.Data;
 using ResNet.MLNet;
+using ResNet.Training.Imaging;
 
 namespace ResNet.Tests;
 
@@ -137,5 +138,64 @@ public class ResNetCursorTests(MLNetFixture fx)
         fb(ref vb);
         Assert.Equal(reference[Files[^1]], vb.DenseValues().ToArray());
         Assert.False(a.MoveNext());
+    }
+
+    [Fact]
+    public void Each_rows_image_is_read_once()
+    {
+        // ML.NET's image transforms recompute on every getter call (LoadImages reads the file again), so every extra
+        // read of the image or of the pixels made from it is a second decode, resize and extraction.
+        var images = ml.Transforms.LoadImages("Image", null, "ImagePath").Fit(MLNetFixture.Data(ml, Files.Take(1)))
+            .Transform(MLNetFixture.Data(ml, Files));
+        var counted = new GetterCountingView(images, "Image");
+        var output = ml.Transforms.ResNet18Featurizer("Features", "Image", fx.Weights, batchSize: 7).Fit(counted).Transform(counted);
+        var reference = Reference();
+        counted.Calls = 0;
+        using var cursor = output.GetRowCursor([output.Schema["Features"], output.Schema["ImagePath"]]);
+        var seen = ByPath(output, cursor);
+        Assert.Equal(Files.Length, counted.Calls);
+        Assert.All(seen, kv => Assert.True(OnnxTestModels.MaxAbsDiff(reference[kv.Key], kv.Value) <= 1e-5, kv.Key));
+        Assert.False(cursor.IsColumnActive(output.Schema["Image"]));
+    }
+
+    /// <summary>A view that passes its source through and counts the calls of one column's getters.</summary>
+    private sealed class GetterCountingView(IDataView source, string column) : IDataView
+    {
+        public int Calls;
+        private readonly string counted = column;
+        public bool CanShuffle => source.CanShuffle;
+        public DataViewSchema Schema => source.Schema;
+        public long? GetRowCount() => source.GetRowCount();
+        public DataViewRowCursor GetRowCursor(IEnumerable<DataViewSchema.Column> columnsNeeded, Random? rand = null) =>
+            new Cursor(this, source.GetRowCursor(columnsNeeded, rand));
+        public DataViewRowCursor[] GetRowCursorSet(IEnumerable<DataViewSchema.Column> columnsNeeded, int n, Random? rand = null) =>
+            [GetRowCursor(columnsNeeded, rand)];
+
+        private sealed class Cursor(GetterCountingView parent, DataViewRowCursor input) : DataViewRowCursor
+        {
+            public override DataViewSchema Schema => input.Schema;
+            public override long Position => input.Position;
+            public override long Batch => input.Batch;
+            public override bool MoveNext() => input.MoveNext();
+            public override ValueGetter<DataViewRowId> GetIdGetter() => input.GetIdGetter();
+            public override bool IsColumnActive(DataViewSchema.Column c) => input.IsColumnActive(c);
+
+            public override ValueGetter<TValue> GetGetter<TValue>(DataViewSchema.Column c)
+            {
+                var getter = input.GetGetter<TValue>(c);
+                if (c.Name != parent.counted) return getter;
+                return (ref TValue value) =>
+                {
+                    Interlocked.Increment(ref parent.Calls);
+                    getter(ref value);
+                };
+            }
+
+            protected override void Dispose(bool disposing)
+            {
+                if (disposing) input.Dispose();
+                base.Dispose(disposing);
+            }
+        }
     }
 }

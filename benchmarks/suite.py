@@ -71,6 +71,8 @@ workload("network_fp32_batch32", "network", BENCH + [val, "--mode", "network", "
 workload("network_int8_batch32", "network", BENCH + [val, "--mode", "network", "--batch-size", "32", "--rounds", "1", "--onnx", int8_model], "ours, ONNX Runtime int8, batch 32 (network only)", F224)
 workload("network_pytorch_batch32", "network", PY + ["benchmarks/reference/torch_featurize.py", "network", "--batch-size", "32"], "PyTorch eager fp32, batch 32 (network only)", F224)
 workload("latency_batch1", "latency", BENCH + [val, "--mode", "latency", "--count", "20", "--rounds", "1"], "ours, PredictionEngine.Predict, 1 image (ms, median of 10 calls)")
+workload("latency_batch1_reloaded", "latency", BENCH + [val, "--mode", "latency-reloaded", "--count", "20", "--rounds", "1"],
+         "ours, saved and loaded back (stock OnnxTransformer, ONNX Runtime's default threads), PredictionEngine.Predict (ms)")
 workload("featurizer_ours", "featurizer", BENCH + [val, "--mode", "ours", "--count", str(a.count), "--rounds", "1"], "ours: LoadImages → ResNet18Featurizer (fp32)", F224)
 workload("featurizer_ours_int8_cli", "featurizer", RESNET + ["featurize", "--onnx", int8_model, "--precision", "int8", "--images", val, "--output", os.path.join(a.work, "f.csv"), "--batch-size", "32", "--device", "cpu"],
          "ours: resnet featurize --precision int8 (CLI)", F224, parse=r"featurize: (\d+) images in [\d.]+ s \(([\d.]+) img/s\)")

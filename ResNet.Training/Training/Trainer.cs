@@ -172,8 +172,7 @@ public sealed class Trainer(TrainingOptions options, Device? device = null)
         optimizer.zero_grad();
         loss.backward();
         if (Options.ClipGradNorm is { } clip) nn.utils.clip_grad_norm_(model.parameters(), clip);
-        // SGD holds its scalars (HeldScalarSgd); TorchSharp's AdamW still passes temporary ones that a collection can
-        // free mid-call: docs/reliability.md, "Long training runs".
+        // Both optimisers hold their scalars (HeldScalarSgd, HeldScalarAdamW): docs/reliability.md, "Long training runs".
         optimizer.step();
         long right;
         using (no_grad()) right = logits.argmax(1).eq(y).sum().item<long>();
@@ -255,7 +254,7 @@ public sealed class Trainer(TrainingOptions options, Device? device = null)
 
     private OptimizerHelper CreateOptimizer(ResNetModel model) => Options.Optimizer switch
     {
-        OptimizerKind.AdamW => AdamW(model.parameters(), Options.LearningRate, weight_decay: Options.WeightDecay),
+        OptimizerKind.AdamW => new HeldScalarAdamW(model.parameters(), Options.LearningRate, Options.WeightDecay),
         _ => new HeldScalarSgd(model.parameters(), Options.LearningRate, Options.Momentum, Options.WeightDecay,
             nesterov: Options.Nesterov && Options.Momentum > 0),
     };

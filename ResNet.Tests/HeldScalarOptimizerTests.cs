@@ -5,11 +5,11 @@ using static TorchSharp.torch;
 namespace ResNet.Tests;
 
 /// <summary>
-/// Our SGD step holds its scalars (TorchSharp's temporary ones can be freed by a garbage collection mid-call); it must
-/// otherwise be TorchSharp's SGD: the same updates and the same momentum state. Exact resume through checkpoints is
+/// Our SGD and AdamW steps hold their scalars (TorchSharp's temporary ones can be freed by a garbage collection
+/// mid-call); they must otherwise be TorchSharp's optimisers: the same updates and the same state. Exact resume through checkpoints is
 /// <c>TrainingTests.Interrupted_and_resumed_run_ends_with_the_same_weights_as_an_uninterrupted_one</c>.
 /// </summary>
-public class HeldScalarSgdTests
+public class HeldScalarOptimizerTests
 {
     [Theory]
     [InlineData(true)]
@@ -35,6 +35,37 @@ public class HeldScalarSgdTests
                 optimizer.step();
             }
             // The learning rate changes between steps, as the schedules change it.
+            foreach (var group in held.ParamGroups.Concat(stock.ParamGroups)) group.LearningRate *= 0.8;
+        }
+        var expected = theirs.parameters().ToArray();
+        var actual = ours.parameters().ToArray();
+        for (int i = 0; i < expected.Length; i++)
+            Assert.True(actual[i].allclose(expected[i], rtol: 0, atol: 1e-7), $"parameter {i}: largest difference {(actual[i] - expected[i]).abs().max().item<float>()}");
+        Assert.True((ours.weight! - initial).abs().max().item<float>() > 1e-3, "the steps must move the weights, or the comparison says nothing");
+    }
+
+    [Fact]
+    public void AdamW_updates_equal_TorchSharps_AdamW_as_the_trainer_created_it()
+    {
+        manual_seed(6);
+        using var ours = nn.Linear(6, 3);
+        using var theirs = nn.Linear(6, 3);
+        theirs.load_state_dict(ours.state_dict());
+        using var initial = ours.weight!.detach().clone();
+        using var held = new HeldScalarAdamW(ours.parameters(), lr: 0.01, weightDecay: 0.05);
+        // The trainer's call before HeldScalarAdamW (its betas and ε are TorchSharp's defaults of that factory).
+        using var stock = optim.AdamW(theirs.parameters(), 0.01, weight_decay: 0.05);
+        for (int step = 0; step < 5; step++)
+        {
+            using var scope = NewDisposeScope();
+            var x = randn(8, 6);
+            var y = randn(8, 3);
+            foreach (var (model, optimizer) in new (nn.Module<Tensor, Tensor>, torch.optim.Optimizer)[] { (ours, held), (theirs, stock) })
+            {
+                optimizer.zero_grad();
+                nn.functional.mse_loss(model.call(x), y).backward();
+                optimizer.step();
+            }
             foreach (var group in held.ParamGroups.Concat(stock.ParamGroups)) group.LearningRate *= 0.8;
         }
         var expected = theirs.parameters().ToArray();

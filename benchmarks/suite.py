@@ -74,6 +74,7 @@ workload("latency_batch1", "latency", BENCH + [val, "--mode", "latency", "--coun
 workload("latency_batch1_reloaded", "latency", BENCH + [val, "--mode", "latency-reloaded", "--count", "20", "--rounds", "1"],
          "ours, saved and loaded back (stock OnnxTransformer, ONNX Runtime's default threads), PredictionEngine.Predict (ms)")
 workload("featurizer_ours", "featurizer", BENCH + [val, "--mode", "ours", "--count", str(a.count), "--rounds", "2"], "ours: LoadImages → ResNet18Featurizer (fp32)", F224)
+workload("featurizer_ours_int8", "featurizer", BENCH + [val, "--mode", "ours", "--precision", "int8", "--count", str(a.count), "--rounds", "2"], "ours: LoadImages → ResNet18Featurizer (Precision.Int8)", F224)
 workload("featurizer_ours_int8_cli", "featurizer", RESNET + ["featurize", "--onnx", int8_model, "--precision", "int8", "--images", val, "--output", os.path.join(a.work, "f.csv"), "--batch-size", "32", "--device", "cpu"],
          "ours: resnet featurize --precision int8 (CLI)", F224, parse=r"featurize: (\d+) images in [\d.]+ s \(([\d.]+) img/s\)")
 workload("featurizer_dnn", "featurizer", BENCH + [val, "--mode", "dnn", "--count", str(a.count), "--rounds", "2"], "ML.NET DnnFeaturizeImage ResNet18", F224)

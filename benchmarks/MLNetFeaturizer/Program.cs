@@ -12,7 +12,8 @@ using ResNet.Training.Weights;
 //   MLNetFeaturizer IMAGE_DIR [--count N] [--batch-size B] [--weights W.pt] [--rounds R] [--mode MODE]
 // Modes:
 //   both (default)  JPEG → 512-d through our ML.NET pipeline and DnnFeaturizeImage ResNet18, one after the other
-//   ours | dnn      one of the two pipelines (one per process, so peak RSS is its own)
+//   ours | dnn      one of the two pipelines (one per process, so peak RSS is its own); --precision int8 makes ours
+//                   ResNet18Featurizer's int8 form (calibrated on the first 128 images while fitting, not timed)
 //   latency         PredictionEngine<ImagePath, Features>.Predict of one image (batch 1), milliseconds per call
 //   latency-reloaded  the same on the model saved with mlContext.Model.Save and loaded back (what an app runs)
 //   network         ONNX Runtime on ready batches of --batch-size normalised 224² images (--onnx M, default our float export)
@@ -31,7 +32,7 @@ string Option(string name, string fallback)
 }
 if (args.Length == 0 || args[0].StartsWith("--"))
 {
-    Console.Error.WriteLine("usage: MLNetFeaturizer IMAGE_DIR [--count N] [--batch-size B] [--weights W.pt] [--rounds R] [--mode both|ours|dnn|latency|latency-reloaded|network|network-raw|profile|gemm] [--onnx M] [--optimized-out F]");
+    Console.Error.WriteLine("usage: MLNetFeaturizer IMAGE_DIR [--count N] [--batch-size B] [--weights W.pt] [--rounds R] [--precision float32|int8] [--mode both|ours|dnn|latency|latency-reloaded|network|network-raw|profile|gemm] [--onnx M] [--optimized-out F]");
     return 2;
 }
 int count = int.Parse(Option("--count", "1000")), batchSize = int.Parse(Option("--batch-size", "32")), rounds = int.Parse(Option("--rounds", "2"));
@@ -54,8 +55,12 @@ var ml = new MLContext(seed: 1);
 var data = ml.Data.LoadFromEnumerable(files.Select(f => new Row { ImagePath = f }).ToList());
 var weights = ResNet18Weights.FromFile(weightsPath);
 
+var precision = Enum.Parse<Precision>(Option("--precision", "Float32"), ignoreCase: true);
 IEstimator<ITransformer> Ours() => ml.Transforms.LoadImages("Image", null, "ImagePath")
-    .Append(ml.Transforms.ResNet18Featurizer("Features", "Image", weights, batchSize));
+    .Append(ml.Transforms.ResNet18Featurizer(new ResNet18FeaturizerEstimator.Options
+    {
+        OutputColumnName = "Features", InputColumnName = "Image", Weights = weights, BatchSize = batchSize, Precision = precision,
+    }));
 IEstimator<ITransformer> Dnn() => ml.Transforms.LoadImages("Image", null, "ImagePath")
     .Append(ml.Transforms.ResizeImages("Resized", 224, 224, "Image"))
     .Append(ml.Transforms.ExtractPixels("Pixels", "Resized"))
@@ -75,7 +80,8 @@ switch (mode)
     case "ours" or "dnn":
         var pipeline = (mode == "ours" ? Ours() : Dnn()).Fit(data);
         for (int round = 1; round <= rounds; round++)
-            Result(mode == "ours" ? "featurizer_ours" : "featurizer_dnn", files.Length / Pass(mode, pipeline, "Features"), "img/s");
+            Result(mode == "dnn" ? "featurizer_dnn" : precision == Precision.Int8 ? "featurizer_ours_int8" : "featurizer_ours",
+                files.Length / Pass(mode, pipeline, "Features"), "img/s");
         break;
     case "latency" or "latency-reloaded":
         Latency(mode == "latency-reloaded");

@@ -234,7 +234,13 @@ public sealed class Trainer(TrainingOptions options, Device? device = null)
     private void ReportStep(TrainingRun run, TrainingRun.EpochTally tally)
     {
         double elapsed = tally.Clock.Elapsed.TotalSeconds;
-        double secondsPerStep = (run.TrainSecondsThisCall + elapsed) / run.StepsThisCall;
+        double trained = run.TrainSecondsThisCall + elapsed;
+        run.FirstStepSeconds ??= trained;
+        // After the first step, the rate of the steps since it: at 32² the first step alone took as long as ten others,
+        // and an ETA from the first 5 steps said 5:09 for 2:30 of training.
+        double secondsPerStep = run.StepsThisCall > 1
+            ? (trained - run.FirstStepSeconds.Value) / (run.StepsThisCall - 1)
+            : trained;
         Progress?.Invoke(new TrainingProgress
         {
             Phase = ProgressPhase.Step, Epoch = tally.Epoch + 1, Epochs = Options.Epochs, Step = tally.Batches, StepsPerEpoch = run.StepsPerEpoch,

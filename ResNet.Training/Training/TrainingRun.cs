@@ -42,6 +42,11 @@ internal sealed class TrainingRun
     /// <summary>Optimiser steps taken and seconds spent training in this call (not in the resumed-from one).</summary>
     public long StepsThisCall { get; set; }
     public double TrainSecondsThisCall { get; set; }
+    /// <summary>
+    /// Seconds of training in this call up to the end of its first step: that step also builds oneDNN's kernels for
+    /// every layer shape (and .NET compiles the loop), so the ETA leaves it out once later steps exist.
+    /// </summary>
+    public double? FirstStepSeconds { get; set; }
 
     /// <summary>The running sums of the epoch in progress (continued from <see cref="State"/> when resuming mid-epoch).</summary>
     internal sealed class EpochTally

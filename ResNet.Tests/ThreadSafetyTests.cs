@@ -121,11 +121,15 @@ public sealed class ThreadSafetyTests(MLNetFixture fx) : IDisposable
         using var owner = (IDisposable)model;
         using var engine = ml.Model.CreatePredictionEngine<MLNetFixture.ImageRow, Prediction>(model, Shared);
         var errors = new System.Collections.Concurrent.ConcurrentBag<Exception>();
-        // Each thread predicts until some thread has been refused; 4 threads on one engine overlap within a few calls.
-        Parallel.For(0, Threads, new ParallelOptions { MaxDegreeOfParallelism = Threads }, t =>
+        // In each round the threads start their calls together (a barrier), so the calls overlap; rounds go on until
+        // some thread has been refused. Without the barrier, a busy machine could serialise all 200 calls (seen once).
+        using var start = new Barrier(Threads);
+        using var end = new Barrier(Threads);
+        var threads = Enumerable.Range(0, Threads).Select(t => new Thread(() =>
         {
-            for (int i = 0; i < 50 && errors.IsEmpty; i++)
+            for (int i = 0; i < 50; i++)
             {
+                start.SignalAndWait();
                 try
                 {
                     engine.Predict(Row(files[(i + t) % files.Length]));
@@ -134,8 +138,12 @@ public sealed class ThreadSafetyTests(MLNetFixture fx) : IDisposable
                 {
                     errors.Add(e);
                 }
+                end.SignalAndWait(); // every call of the round has ended: all threads see the same errors
+                if (!errors.IsEmpty) break;
             }
-        });
+        })).ToList();
+        threads.ForEach(t => t.Start());
+        threads.ForEach(t => t.Join());
         Assert.NotEmpty(errors);
         foreach (var e in errors)
         {

@@ -29,7 +29,7 @@ internal sealed class ConsoleProgress(TextWriter output, bool live)
                 break;
             case ProgressPhase.Step when !etaShown && p.GlobalStep >= FirstEtaStep:
                 etaShown = true;
-                output.WriteLine(FormattableString.Invariant($"{Prefix(p)} step {p.Step}/{p.StepsPerEpoch}: {p.ImagesPerSecond:F0} img/s, training ETA {Eta(p.Eta)} (validation and testing come on top)"));
+                output.WriteLine(FormattableString.Invariant($"{Prefix(p)} step {p.Step}/{p.StepsPerEpoch}: {Rate(p.ImagesPerSecond)} img/s, training ETA {Eta(p.Eta)} (validation and testing come on top)"));
                 break;
             case ProgressPhase.Step:
                 int every = Math.Max(1, p.StepsPerEpoch / 4);
@@ -54,13 +54,17 @@ internal sealed class ConsoleProgress(TextWriter output, bool live)
         var s = FormattableString.Invariant($"epoch {m.Epoch}/{p.Epochs}  train loss {m.TrainLoss:F4} acc {m.TrainAccuracy:F4}");
         if (m.ValTop1 is { } top1)
             s += FormattableString.Invariant($" | val loss {m.ValLoss:F4} top1 {top1:F4}") + (m.ValTop5 is { } t5 ? FormattableString.Invariant($" top5 {t5:F4}") : "");
-        return s + FormattableString.Invariant($" | lr {m.LearningRate:G3}  {m.ImagesPerSecond:F0} img/s  {m.Seconds:F1} s  ETA {Eta(p.Eta)}");
+        return s + FormattableString.Invariant($" | lr {m.LearningRate:G3}  {Rate(m.ImagesPerSecond)} img/s  {m.Seconds:F1} s  ETA {Eta(p.Eta)}");
     }
 
     private static string Prefix(TrainingProgress p) => $"epoch {p.Epoch}/{p.Epochs}";
 
+    /// <summary>Images per second with a decimal below 100 (at 224² on a CPU, "12" against "13" was an 8 % step).</summary>
+    private static string Rate(double imagesPerSecond) =>
+        imagesPerSecond.ToString(imagesPerSecond < 100 ? "F1" : "F0", System.Globalization.CultureInfo.InvariantCulture);
+
     private static string Stats(TrainingProgress p) => FormattableString.Invariant(
-        $"loss {p.Loss:F4} acc {p.Accuracy:F4} lr {p.LearningRate:G3} {p.ImagesPerSecond:F0} img/s ETA {Eta(p.Eta)}");
+        $"loss {p.Loss:F4} acc {p.Accuracy:F4} lr {p.LearningRate:G3} {Rate(p.ImagesPerSecond)} img/s ETA {Eta(p.Eta)}");
 
     private static string Bar(int done, int total, int width = 24)
     {

@@ -31,7 +31,7 @@ for r in "${recipes[@]}"; do
     --epochs "$epochs" --batch-size "$batch" --schedule "$schedule" --threads 2 --seed 1 --output "$out/run-$epochs-$size-$batch-$schedule" >"$log" 2>&1
   wall=$(echo "$(date +%s.%N) - $start" | bc)
   acc=$(grep -oP 'test accuracy: \K[0-9.]+' "$log")
-  ips=$(grep -oP '^epoch [0-9]+/[0-9]+ .* \K[0-9]+(?= img/s)' "$log" | tail -1)
+  ips=$(grep -oP '^epoch [0-9]+/[0-9]+ .* \K[0-9.]+(?= img/s)' "$log" | tail -1)
   printf '   test accuracy %s, %.0f s, last epoch %s img/s\n' "$acc" "$wall" "$ips"
   rows+=("| $epochs | $size | $batch | $schedule | $acc | $(printf '%.0f' "$wall") | $(printf '%.0f' "$(echo "$wall + $build" | bc)") | $ips |")
 done

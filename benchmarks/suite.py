@@ -80,13 +80,13 @@ workload("featurizer_ours_int8_cli", "featurizer", RESNET + ["featurize", "--onn
 workload("featurizer_dnn", "featurizer", BENCH + [val, "--mode", "dnn", "--count", str(a.count), "--rounds", "2"], "ML.NET DnnFeaturizeImage ResNet18", F224)
 workload("featurizer_pytorch_pil", "featurizer", PY + ["benchmarks/reference/torch_featurize.py", "pipeline", val, "--count", str(a.count), "--rounds", "2"], "PyTorch eager + PIL decoding", F224)
 workload("train32_torchsharp", "train32", RESNET + ["train", "--data", "fashion-mnist:data/fashion-mnist-small", "--epochs", "2", "--val-split", "0.5", "--threads", "2", "--output", os.path.join(a.work, "t32")],
-         "ours (TorchSharp), 32², batch 128", F32 * TRAIN, parse=r"epoch 2/2  train loss .* (\d+) img/s")
+         "ours (TorchSharp), 32², batch 128", F32 * TRAIN, parse=r"epoch 2/2  train loss .* ([\d.]+) img/s")
 workload("train32_kernel", "train32", DOTNET + ["repl", "--run", "benchmarks/training/kernel-train32.ipynb", "--exit-after-run", "--output-path", os.path.join(a.work, "kernel-train32.ipynb")],
          "ours inside a notebook kernel (dotnet repl), 32², batch 128", F32 * TRAIN)
 workload("train32_pytorch", "train32", PY + ["benchmarks/training/train_bench_torch.py", "fashion", "data/fashion-mnist-small", "--epochs", "2", "--val", "0.5"],
          "PyTorch 1.13, 32², batch 128", F32 * TRAIN, parse=r"epoch 2/2: loss \S+ ([\d.]+) img/s")
 workload("train224_torchsharp", "train224", RESNET + ["train", "--data", a.images, "--epochs", "1", "--batch-size", "32", "--val-split", "0.6", "--threads", "2", "--output", os.path.join(a.work, "t224")],
-         "ours (TorchSharp), 224², batch 32", F224 * TRAIN, parse=r"epoch 1/1 .* (\d+) img/s")
+         "ours (TorchSharp), 224², batch 32", F224 * TRAIN, parse=r"epoch 1/1  train loss .* ([\d.]+) img/s")
 workload("train224_pytorch", "train224", PY + ["benchmarks/training/train_bench_torch.py", "imagenette", a.images, "--epochs", "1", "--limit", "200"],
          "PyTorch 1.13, 224², batch 32", F224 * TRAIN, parse=r"training img/s: ([\d.]+)")
 workload("profile", "profile", BENCH + [val, "--mode", "profile", "--count", str(a.count)], "featurizer stages (ms per image)")

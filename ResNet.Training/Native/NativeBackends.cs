@@ -22,7 +22,7 @@ public static class NativeBackends
 
     /// <summary>
     /// Loads TorchSharp's native library (libtorch) if it is not loaded yet. On Linux it also raises glibc malloc's
-    /// mmap and trim thresholds for the process (to the values a Python process running PyTorch ends up with), so freed
+    /// mmap and trim thresholds for the process (to glibc's own dynamic maximum, which a Python process running PyTorch probably reaches early), so freed
     /// tensor memory is reused rather than returned to the kernel after every free; a user who sets any
     /// <c>MALLOC_*_</c> variable or malloc's <c>GLIBC_TUNABLES</c> keeps their own settings (docs/training.md, "Speed").
     /// </summary>

@@ -175,6 +175,30 @@ public class DataTests : IDisposable
     }
 
     [Fact]
+    public void Pad_crop_moves_every_pixel_by_the_drawn_offset_and_pads_with_zeros()
+    {
+        const int size = 6, padding = 2;
+        var src = Enumerable.Range(0, 3 * size * size).Select(i => (float)(i + 1)).ToArray();
+        var augmentation = new Augmentation { Crop = CropKind.PadCrop, Padding = padding };
+        for (int dx = -padding; dx <= padding; dx++)
+            for (int dy = -padding; dy <= padding; dy++)
+                foreach (bool flip in new[] { false, true })
+                {
+                    var dest = new float[3 * size * size];
+                    augmentation.ApplyToPlanes(src, 3, size, new Scripted(dx, dy, flip ? 1 : 0), dest);
+                    for (int c = 0; c < 3; c++)
+                        for (int y = 0; y < size; y++)
+                            for (int x = 0; x < size; x++)
+                            {
+                                // The definition: destination (x, y) shows source ((flip ? size-1-x : x) + dx, y + dy), 0 outside.
+                                int sx = (flip ? size - 1 - x : x) + dx, sy = y + dy;
+                                float expected = sx is >= 0 and < size && sy is >= 0 and < size ? src[(c * size + sy) * size + sx] : 0f;
+                                Assert.True(expected == dest[(c * size + y) * size + x], $"dx {dx}, dy {dy}, flip {flip}: pixel ({x}, {y}) of plane {c}");
+                            }
+                }
+    }
+
+    [Fact]
     public void Seeded_split_is_stratified_and_reproducible()
     {
         var data = Tiny(100, 4, 4, seed: 1);
@@ -202,5 +226,13 @@ public class DataTests : IDisposable
     private sealed class FlipAlways : Random
     {
         public override int Next(int maxValue) => maxValue - 1;
+    }
+
+    /// <summary>Draws the given offsets (the crop's dx, then dy) and flip decision, in the order ApplyToPlanes draws them.</summary>
+    private sealed class Scripted(int dx, int dy, int flip) : Random
+    {
+        private int draws;
+        public override int Next(int minValue, int maxValue) => draws++ == 0 ? dx : dy;
+        public override int Next(int maxValue) => flip;
     }
 }

@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """Writes benchmarks/RESULTS.md and benchmarks/charts/*.png from benchmarks/results.json (written by suite.py).
 Only numbers from that file appear: every ratio compares two workloads measured in the same run."""
-import json, os
+import json, os, statistics
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 data = json.load(open(os.path.join(HERE, "results.json")))
@@ -17,14 +17,25 @@ def med(name):
 
 
 def ratio(a, b):
-    return med(a) / med(b) if med(a) is not None and med(b) else None
+    """a / b as (median, min, max) over the rounds in which both ran (suite.py interleaves a group's workloads, so
+    a round's two runs met the same machine speed); the ratio of the medians, with no range, for workloads of
+    different groups. None when either was not measured."""
+    if med(a) is None or not med(b):
+        return None
+    va, vb = r[a].get("values", []), r[b].get("values", [])
+    if workloads[r[a]["workload"]]["group"] == workloads[r[b]["workload"]]["group"] and 0 < len(va) == len(vb):
+        paired = [x / y for x, y in zip(va, vb)]
+        return statistics.median(paired), min(paired), max(paired)
+    return med(a) / med(b), None, None
 
 
 out("# Benchmarks: ResNet18 on this CPU, side by side with the references")
 out("")
 out("Written by `benchmarks/run.sh` (see [README.md](README.md)); every number below comes from that one run, "
     f"started {m['started']}. Median of {max([v['runs'] for v in r.values()] or [0])} timed runs after one warm-up run, min–max in brackets; "
-    "each run is its own process, so its peak RSS is its own. Ratios compare workloads of the same run.")
+    "each run is its own process, so its peak RSS is its own. The workloads compared with each other ran interleaved, "
+    "round by round, and a ratio is the median of the rounds' ratios, min–max in brackets (this machine's speed "
+    "drifts by up to 20 % within minutes, and a round's runs meet the same speed).")
 out("")
 out("## Machine")
 out("")
@@ -87,20 +98,22 @@ targets = [
 ]
 for size in ("32", "224"):
     a, b = rss.get(f"train{size}_torchsharp"), rss.get(f"train{size}_pytorch")
-    targets.append((f"training {size}² peak RSS, TorchSharp / PyTorch (lower is better)", a / b if a and b else None, -1.2))
-out("| comparison | ratio | target | verdict |")
+    targets.append((f"training {size}² peak RSS, TorchSharp / PyTorch (lower is better)", (a / b, None, None) if a and b else None, -1.2))
+out("| comparison | ratio (per-round min–max) | target | verdict |")
 out("| --- | --- | --- | --- |")
-for label, value, target in targets:
-    if value is None:
+for label, measured, target in targets:
+    if measured is None:
         out(f"| {label} | not measured | {'' if target is None else abs(target)} | — |")
         continue
+    value, lo, hi = measured
     if target is None:
         verdict, shown = "", ""
     elif target < 0:
         verdict, shown = ("met" if value <= -target else f"missed by {value / -target - 1:.0%}"), f"≤ {-target}"
     else:
         verdict, shown = ("met" if value >= target else f"missed: {value / target:.0%} of it"), f"≥ {target}"
-    out(f"| {label} | {value:.2f}× | {shown} | {verdict} |")
+    spread = f" ({lo:.2f}–{hi:.2f})" if lo is not None else ""
+    out(f"| {label} | {value:.2f}×{spread} | {shown} | {verdict} |")
 if "main_job_wall" in r:
     out(f"| main job wall time (training + test; build not included) | {r['main_job_wall']['median']:.0f} s | ≤ 480 s incl. build | "
         f"{'met' if r['main_job_wall']['median'] <= 480 else 'missed'} |")

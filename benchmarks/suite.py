@@ -167,26 +167,46 @@ def prepare():
 info = machine()
 prepare()
 results, unavailable, rss = {}, [], {}
+# The workloads of a group run interleaved, round by round (a warm-up of each, then run 1 of each, run 2 of each, …):
+# this machine's speed drifts by 20 % within minutes (other tenants of the host; the VM shows no steal time), so
+# five runs of one side followed by five of the other compared two different machines. report.py pairs the runs of
+# a round for the ratios.
+groups = {}
 for w in W:
-    runs = 1 if w["name"] in ("main_job", "profile") else a.runs
-    print(f"== {w['name']}: {shlex.join(w['cmd'])} (1 warm-up + {runs})", flush=True)
-    try:
-        if w["name"] != "main_job":
-            measure(w["cmd"])  # warm-up: JIT, page cache, first-touch of model files
-        samples = {}
-        peaks = []
-        for _ in range(runs):
-            out, wall, peak = measure(w["cmd"])
-            peaks.append(peak)
-            for name, (value, unit) in values(w, out, wall).items():
-                samples.setdefault(name, (unit, []))[1].append(value)
-        for name, (unit, vs) in samples.items():
-            results[name] = dict(unit=unit, median=statistics.median(vs), min=min(vs), max=max(vs), runs=len(vs), workload=w["name"])
-            print(f"   {name}: median {statistics.median(vs):.2f} {unit} ({min(vs):.2f}–{max(vs):.2f}, {len(vs)} runs)", flush=True)
-        rss[w["name"]] = max(peaks)
-    except (RuntimeError, FileNotFoundError) as e:
-        unavailable.append((w["name"], str(e).splitlines()[0]))
-        print(f"   unavailable: {e}", flush=True)
+    groups.setdefault(w["group"], []).append(w)
+for group in groups.values():
+    runs = 1 if group[0]["name"] in ("main_job", "profile") else a.runs
+    live, samples, peaks = [], {}, {}
+    for w in group:
+        print(f"== {w['name']}: {shlex.join(w['cmd'])} (1 warm-up + {runs}, interleaved with the rest of '{w['group']}')", flush=True)
+        try:
+            if w["name"] != "main_job":
+                measure(w["cmd"])  # warm-up: JIT, page cache, first-touch of model files
+            live.append(w)
+        except (RuntimeError, FileNotFoundError) as e:
+            unavailable.append((w["name"], str(e).splitlines()[0]))
+            print(f"   unavailable: {e}", flush=True)
+    for round_ in range(runs):
+        for w in list(live):
+            try:
+                out, wall, peak = measure(w["cmd"])
+            except (RuntimeError, FileNotFoundError) as e:
+                unavailable.append((w["name"], str(e).splitlines()[0]))
+                print(f"   {w['name']} unavailable (round {round_ + 1}): {e}", flush=True)
+                live.remove(w)
+                continue
+            peaks.setdefault(w["name"], []).append(peak)
+            got = values(w, out, wall)
+            for name, (value, unit) in got.items():
+                samples.setdefault(name, (unit, w["name"], []))[2].append(value)
+            print(f"   round {round_ + 1}: " + ", ".join(f"{n} {v:.2f} {u}" for n, (v, u) in got.items()), flush=True)
+    for name, (unit, workload_name, vs) in samples.items():
+        if workload_name not in [w["name"] for w in live]:
+            continue
+        results[name] = dict(unit=unit, median=statistics.median(vs), min=min(vs), max=max(vs), runs=len(vs), values=vs, workload=workload_name)
+        print(f"   {name}: median {statistics.median(vs):.2f} {unit} ({min(vs):.2f}–{max(vs):.2f}, {len(vs)} runs)", flush=True)
+    for w in live:
+        rss[w["name"]] = max(peaks[w["name"]])
 info["load_end"] = open("/proc/loadavg").read().split()[:3]
 json.dump(dict(machine=info, results=results, rss=rss, unavailable=unavailable, workloads=[{k: w[k] for k in ("name", "group", "label", "gflop")} | {"cmd": shlex.join(w["cmd"])} for w in W]),
           open(os.path.join(ROOT, "benchmarks", "results.json"), "w"), indent=1)

@@ -50,6 +50,10 @@ public sealed record Augmentation
             dy = rng.Next(-Padding, Padding + 1);
         }
         bool flip = HorizontalFlip && rng.Next(2) == 1;
+        // Destination pixel x of a row reads source column (flip ? size - 1 - x : x) + dx; the columns that land inside
+        // the image form one run [lo, hi), copied as a slice (and reversed when flipped), the rest is the zero padding.
+        int lo = flip ? Math.Max(0, dx) : Math.Max(0, -dx), hi = flip ? Math.Min(size, size + dx) : Math.Min(size, size - dx);
+        int from = flip ? size - hi + dx : lo + dx;
         int plane = size * size;
         for (int c = 0; c < 3; c++)
         {
@@ -59,12 +63,12 @@ public sealed record Augmentation
             {
                 int sy = y + dy;
                 var row = d.Slice(y * size, size);
-                if ((uint)sy >= (uint)size) { row.Clear(); continue; }
-                for (int x = 0; x < size; x++)
-                {
-                    int sx = (flip ? size - 1 - x : x) + dx;
-                    row[x] = (uint)sx < (uint)size ? s[sy * size + sx] : 0f;
-                }
+                if ((uint)sy >= (uint)size || lo >= hi) { row.Clear(); continue; }
+                row[..lo].Clear();
+                row[hi..].Clear();
+                var run = row[lo..hi];
+                s.Slice(sy * size + from, hi - lo).CopyTo(run);
+                if (flip) run.Reverse();
             }
         }
     }

@@ -35,6 +35,19 @@ if (args.Contains("--optimizer-only"))
     return;
 }
 
+if (args.Contains("--loader-only"))
+{
+    // The data loader's own cost, one worker and no training: the CPU time it takes from the network's threads.
+    var alone = new DataLoader(source.Train, 128, train: true, seed: 1, workers: 1);
+    for (int epoch = 0; epoch < epochs; epoch++)
+    {
+        var clock = Stopwatch.StartNew();
+        long count = alone.Epoch(epoch).Sum(b => (long)b.Count);
+        Console.WriteLine($"epoch {epoch + 1}: loader alone {clock.Elapsed.TotalMilliseconds / count:F4} ms per image");
+    }
+    return;
+}
+
 var loader = new DataLoader(source.Train, 128, train: true, seed: 1, workers: 2);
 for (int epoch = 0; epoch < epochs; epoch++)
 {

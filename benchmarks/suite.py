@@ -168,9 +168,9 @@ info = machine()
 prepare()
 results, unavailable, rss = {}, [], {}
 # The workloads of a group run interleaved, round by round (a warm-up of each, then run 1 of each, run 2 of each, …):
-# this machine's speed drifts by 20 % within minutes (other tenants of the host; the VM shows no steal time), so
-# five runs of one side followed by five of the other compared two different machines. report.py pairs the runs of
-# a round for the ratios.
+# this machine's speed drifts by up to 20 % within minutes (presumably other tenants of the host: the VM reports no
+# steal time), so five runs of one side followed by five of the other compared two different machines. report.py
+# pairs the runs of a round for the ratios.
 groups = {}
 for w in W:
     groups.setdefault(w["group"], []).append(w)
@@ -178,9 +178,10 @@ for group in groups.values():
     runs = 1 if group[0]["name"] in ("main_job", "profile") else a.runs
     live, samples, peaks = [], {}, {}
     for w in group:
-        print(f"== {w['name']}: {shlex.join(w['cmd'])} (1 warm-up + {runs}, interleaved with the rest of '{w['group']}')", flush=True)
+        warm_ups = 0 if w["name"] == "main_job" else 1
+        print(f"== {w['name']}: {shlex.join(w['cmd'])} ({warm_ups} warm-up + {runs}, interleaved with the rest of '{w['group']}')", flush=True)
         try:
-            if w["name"] != "main_job":
+            if warm_ups:
                 measure(w["cmd"])  # warm-up: JIT, page cache, first-touch of model files
             live.append(w)
         except (RuntimeError, FileNotFoundError) as e:

@@ -24,15 +24,23 @@ internal sealed class ProgramProcess : IDisposable
     /// <summary>The program's assembly, copied beside the tests by the project reference.</summary>
     public static string Assembly => Path.Combine(AppContext.BaseDirectory, "resnet.dll");
 
-    /// <summary>Starts <c>resnet <paramref name="args"/></c>, optionally under another program (e.g. a memory meter).</summary>
+    /// <summary>
+    /// Starts <c>resnet <paramref name="args"/></c>, optionally under another program (e.g. a memory meter), with
+    /// SIGINT and SIGTERM at their default handling, as from a terminal. A shell without job control starts background
+    /// commands (<c>.ci/run &amp;</c>, nohup jobs) with SIGINT ignored, every child inherits that, and .NET then leaves
+    /// SIGINT ignored: the program never saw a test's Ctrl+C (seen: two SignalTests failed only when the test run itself
+    /// was started in the background). env(1) resets the handling before it starts the program.
+    /// </summary>
     public static ProgramProcess Start(IEnumerable<string> args, string? wrapper = null, IEnumerable<string>? wrapperArgs = null)
     {
-        var info = new ProcessStartInfo(wrapper ?? "dotnet")
+        var info = new ProcessStartInfo("env")
         {
             RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false,
         };
+        info.ArgumentList.Add("--default-signal=INT,TERM");
+        if (wrapper is not null) info.ArgumentList.Add(wrapper);
         foreach (string a in wrapperArgs ?? []) info.ArgumentList.Add(a);
-        if (wrapper is not null) info.ArgumentList.Add("dotnet");
+        info.ArgumentList.Add("dotnet");
         info.ArgumentList.Add(Assembly);
         foreach (string a in args) info.ArgumentList.Add(a);
         return new ProgramProcess(Process.Start(info)!);

@@ -27,14 +27,6 @@ public sealed class SignalTests : IDisposable
         return root;
     }
 
-    /// <summary>
-    /// Starts <c>resnet</c> with SIGINT and SIGTERM at their default handling. A shell without job control starts
-    /// background commands (<c>.ci/run &amp;</c>, nohup jobs) with SIGINT ignored, the child inherits that, and .NET then
-    /// leaves SIGINT ignored: the program never saw the test's Ctrl+C (seen: two of these tests failed only when the
-    /// test run itself was started in the background). env(1) resets the handling before it starts dotnet.
-    /// </summary>
-    private static ProgramProcess StartResNet(string[] args) => ProgramProcess.Start(args, "env", ["--default-signal=INT,TERM"]);
-
     private static string[] TrainArgs(string data, string run) =>
         ["train", "--data", data, "--stem", "small", "--epochs", "3", "--batch-size", "8", "--val-split", "0",
          "--workers", "1", "--threads", "1", "--output", run];
@@ -45,7 +37,7 @@ public sealed class SignalTests : IDisposable
     public void The_first_signal_saves_a_checkpoint_prints_the_resume_command_and_the_run_resumes(string signal, int status)
     {
         string data = TinyData(), run = Path.Combine(scratch.New(), "run");
-        using (var training = StartResNet(TrainArgs(data, run)))
+        using (var training = ProgramProcess.Start(TrainArgs(data, run)))
         {
             training.WaitForOutput("step ", Patience);
             training.Signal(signal);
@@ -60,7 +52,7 @@ public sealed class SignalTests : IDisposable
         }
 
         // Resume just to the end of the first epoch, so the test stays short.
-        using var resumed = StartResNet(["train", "--resume", "--output", run, "--epochs", "1", "--threads", "1"]);
+        using var resumed = ProgramProcess.Start(["train", "--resume", "--output", run, "--epochs", "1", "--threads", "1"]);
         int resumedCode = resumed.WaitForExit(Patience);
         Assert.True(resumedCode == 0, $"resume failed ({resumedCode}):\n{resumed.Output}");
         Assert.Contains("(resuming)", resumed.Output);
@@ -71,7 +63,7 @@ public sealed class SignalTests : IDisposable
     public void A_second_signal_stops_at_once_and_leaves_intact_files()
     {
         string data = TinyData(), run = Path.Combine(scratch.New(), "run");
-        using var training = StartResNet(TrainArgs(data, run));
+        using var training = ProgramProcess.Start(TrainArgs(data, run));
         training.WaitForOutput("step ", Patience);
         training.Signal("INT");
         training.WaitForOutput("press Ctrl+C again", TimeSpan.FromSeconds(30));

@@ -61,7 +61,7 @@ internal sealed class ConsoleProgress(TextWriter output, bool live)
 
     /// <summary>Images per second with a decimal below 100 (at 224² on a CPU, "12" against "13" was an 8 % step).</summary>
     private static string Rate(double imagesPerSecond) =>
-        imagesPerSecond.ToString(imagesPerSecond < 100 ? "F1" : "F0", System.Globalization.CultureInfo.InvariantCulture);
+        imagesPerSecond.ToString(imagesPerSecond < 100 ? "F1" : "F0", CultureInfo.InvariantCulture);
 
     private static string Stats(TrainingProgress p) => FormattableString.Invariant(
         $"loss {p.Loss:F4} acc {p.Accuracy:F4} lr {p.LearningRate:G3} {Rate(p.ImagesPerSecond)} img/s ETA {Eta(p.Eta)}");

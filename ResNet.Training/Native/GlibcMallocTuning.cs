@@ -12,12 +12,12 @@ namespace ResNet.Training.Native;
 /// time that memory is touched again the kernel faults in and zeroes new pages. glibc raises both thresholds itself
 /// when a process frees a large mmapped block, up to 32 MiB. Our reading (not measured inside PyTorch's process): in
 /// Python that happens early, since NumPy's and the data's buffers go through malloc, while a .NET process keeps its
-/// large buffers in the managed heap, so the thresholds stay low and every step pays page faults for its temporaries. Measured on a 2-core AMD EPYC
-/// (<c>benchmarks/training/StepProfile</c>, ResNet18 at 32², batch 128): the SGD step took 25-70 ms, PyTorch's 8-10 ms,
-/// and training ran at 480 img/s; with glibc's dynamic maximum (32 MiB) and twice it, 9-20 ms and 636 img/s.
-/// The cost: up to 64 MiB of freed memory stays mapped at the top of each malloc heap instead of returning to the
-/// system. A user who tunes malloc (any <c>MALLOC_*_</c> variable or <c>GLIBC_TUNABLES</c> naming malloc) keeps
-/// their own settings.
+/// large buffers in the managed heap, so the thresholds stay low and every step pays page faults for its temporaries.
+/// Measured on a 2-core AMD EPYC (<c>benchmarks/training/StepProfile</c>, ResNet18 at 32², batch 128): the SGD step
+/// took 25-70 ms, PyTorch's 8-10 ms, and training ran at 480 img/s; with glibc's dynamic maximum (32 MiB) and twice it,
+/// 9-20 ms and 636 img/s. The cost: up to 64 MiB of freed memory stays mapped at the top of each malloc heap instead of
+/// returning to the system. A user who tunes malloc (any <c>MALLOC_*_</c> variable or <c>GLIBC_TUNABLES</c> naming
+/// malloc) keeps their own settings.
 /// </remarks>
 internal static class GlibcMallocTuning
 {

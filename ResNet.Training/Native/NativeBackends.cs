@@ -22,9 +22,10 @@ public static class NativeBackends
 
     /// <summary>
     /// Loads TorchSharp's native library (libtorch) if it is not loaded yet. On Linux it also raises glibc malloc's
-    /// mmap and trim thresholds for the process (to glibc's own dynamic maximum, which a Python process running PyTorch probably reaches early), so freed
-    /// tensor memory is reused rather than returned to the kernel after every free; a user who sets any
-    /// <c>MALLOC_*_</c> variable or malloc's <c>GLIBC_TUNABLES</c> keeps their own settings (docs/training.md, "Speed").
+    /// mmap and trim thresholds for the process (to glibc's own dynamic maximum, which a Python process running PyTorch
+    /// probably reaches early), so freed tensor memory is reused rather than returned to the kernel after every free; a
+    /// user who sets any <c>MALLOC_*_</c> variable or malloc's <c>GLIBC_TUNABLES</c> keeps their own settings
+    /// (docs/training.md, "Speed").
     /// </summary>
     /// <exception cref="InvalidOperationException">The app references no TorchSharp native package, or it did not load.</exception>
     /// <example><code>NativeBackends.EnsureTorchSharp(); // at start-up</code></example>

@@ -31,7 +31,6 @@ using (var optimizer = new HeldScalarSgd(model.parameters(), lr: 0.01, momentum:
     double Train(int n)
     {
         var clock = Stopwatch.StartNew();
-        float last = 0;
         for (int i = 0; i < n; i++)
         {
             using var scope = NewDisposeScope();
@@ -39,7 +38,7 @@ using (var optimizer = new HeldScalarSgd(model.parameters(), lr: 0.01, momentum:
             optimizer.zero_grad();
             loss.backward();
             optimizer.step();
-            if (i == n - 1) last = loss.item<float>(); // synchronises
+            if (i == n - 1) loss.item<float>(); // synchronises
         }
         return clock.Elapsed.TotalSeconds;
     }

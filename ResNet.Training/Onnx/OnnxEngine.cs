@@ -101,13 +101,25 @@ public sealed class OnnxEngine : IResNetEngine
     /// own default (its count of physical cores) can come out too low: on a 2-core AMD EPYC VM whose /proc/cpuinfo
     /// lists 2 cores it ran ResNet18 on one thread, 46 img/s, against 83–96 img/s with 2 threads
     /// (<c>benchmarks/MLNetFeaturizer --mode network-raw --intra-op 2</c>).
+    /// <para>
+    /// The intra-op threads sleep when they run out of work instead of spinning: the images of the next batch are
+    /// decoded and resized on the same cores meanwhile (ML.NET's upstream transforms, the command line's loaders), and
+    /// spinning threads take their time. Measured on a 2-core AMD EPYC (Zen 5), interleaved runs: the int8 ML.NET
+    /// featurizer 178–194 → 194–212 img/s, fp32 75 → 79, <c>resnet featurize --precision int8</c> 124 → 146 img/s,
+    /// a <c>PredictionEngine</c> call 14.0 → 13.3 ms; the network alone on ready batches unchanged (int8 273–306 vs 298–317).
+    /// </para>
     /// </summary>
-    internal static SessionOptions CreateOptions() => new()
+    internal static SessionOptions CreateOptions()
     {
-        GraphOptimizationLevel = GraphOptimizationLevel.ORT_ENABLE_ALL,
-        ExecutionMode = ExecutionMode.ORT_SEQUENTIAL,
-        IntraOpNumThreads = Environment.ProcessorCount,
-    };
+        var options = new SessionOptions
+        {
+            GraphOptimizationLevel = GraphOptimizationLevel.ORT_ENABLE_ALL,
+            ExecutionMode = ExecutionMode.ORT_SEQUENTIAL,
+            IntraOpNumThreads = Environment.ProcessorCount,
+        };
+        options.AddSessionConfigEntry("session.intra_op.allow_spinning", "0");
+        return options;
+    }
 
     private static InferenceSession CreateSession(byte[] bytes, SessionOptions options, string path)
     {

@@ -1,24 +1,30 @@
 using System.Diagnostics;
 using System.Globalization;
 using Microsoft.ML;
+using Microsoft.ML.Data;
 using Microsoft.ML.Trainers;
 using ResNet.MLNet;
+using ResNet.Training.Onnx;
 using SkiaSharp;
 
 // Linear probe: frozen 512-d features of ML.NET's ImageNet ResNet18 (ResNet18Weights.MLNetImageNet) + LbfgsMaximumEntropy,
 // trained on DATA/train and scored on DATA/test (folders of class folders).
-// Usage: LinearProbe DATA [--batch-size B] [--features-cache DIR]
+// Usage: LinearProbe DATA [--batch-size B] [--features-cache DIR] [--precision float32|int8]
 // Every image is featurized twice, as is and mirrored left-right (the flip augmentation, and test-time averaging of the
 // two views). The regularisation of each variant is chosen on held-out training images (every tenth of each class);
 // the test images are scored once per variant, after every choice is made.
 // With --features-cache the features are written there once (binary) and read back on later runs.
+// --precision int8: the featurizer's int8 form (Precision.Int8, calibrated while fitting on every 39th training image, all
+// classes among them); it also scores the test images with a probe trained on float32 features, from both kinds of features, and
+// prints how often the two predictions agree (the float32 features are read from the cache or computed).
 if (args.Length == 0 || args[0].StartsWith("--"))
 {
-    Console.Error.WriteLine("usage: LinearProbe DATA [--batch-size B] [--features-cache DIR]   (DATA holds train/ and test/ folders of class folders)");
+    Console.Error.WriteLine("usage: LinearProbe DATA [--batch-size B] [--features-cache DIR] [--precision float32|int8]   (DATA holds train/ and test/ folders of class folders)");
     return 2;
 }
 string? Option(string name) => Array.IndexOf(args, name) is var i and >= 0 && i + 1 < args.Length ? args[i + 1] : null;
 int batchSize = int.Parse(Option("--batch-size") ?? "32", CultureInfo.InvariantCulture);
+var precision = Enum.Parse<Precision>(Option("--precision") ?? nameof(Precision.Float32), ignoreCase: true);
 string featuresCache = Option("--features-cache") ?? Path.Combine(Path.GetTempPath(), $"linear-probe-{Environment.ProcessId}");
 var clock = Stopwatch.StartNew();
 var ml = new MLContext(seed: 1);
@@ -27,16 +33,21 @@ List<Row> Rows(string split) => Directory.GetDirectories(Path.Combine(args[0], s
     .ToList();
 var trainRows = Rows("train");
 var testRows = Rows("test");
-Console.WriteLine($"{args[0]}: {trainRows.Count} train, {testRows.Count} test images; {Environment.ProcessorCount} cores; load average {File.ReadAllText("/proc/loadavg").Trim()}");
+Console.WriteLine($"{args[0]}: {trainRows.Count} train, {testRows.Count} test images; {precision} features; {Environment.ProcessorCount} cores; load average {File.ReadAllText("/proc/loadavg").Trim()}");
 
-var featurizer = ml.Transforms.LoadImages("Image", null, nameof(Row.ImagePath))
-    .Append(ml.Transforms.ResNet18Featurizer("Features", "Image", ResNet18Weights.MLNetImageNet, batchSize))
-    .Fit(ml.Data.LoadFromEnumerable(trainRows));
+ITransformer Featurizer(Precision p) => ml.Transforms.LoadImages("Image", null, nameof(Row.ImagePath))
+    .Append(ml.Transforms.ResNet18Featurizer(new ResNet18FeaturizerEstimator.Options
+    {
+        OutputColumnName = "Features", InputColumnName = "Image", Weights = ResNet18Weights.MLNetImageNet, BatchSize = batchSize, Precision = p,
+    }))
+    // Only int8 reads rows in Fit (its calibration, up to the first 128): every 39th training image, all classes among them.
+    .Fit(ml.Data.LoadFromEnumerable(trainRows.Where((_, i) => i % 39 == 0).ToList()));
+var featurizers = new Dictionary<Precision, ITransformer>();
 
 // Featurizes the rows (or reads them back from the cache folder), as is or mirrored.
-float[][] Features(List<Row> rows, string split, bool mirrored)
+float[][] Features(List<Row> rows, string split, bool mirrored, Precision precision)
 {
-    string file = Path.Combine(featuresCache, $"{split}{(mirrored ? ".mirrored" : "")}.features.bin");
+    string file = Path.Combine(featuresCache, $"{split}{(mirrored ? ".mirrored" : "")}{(precision == Precision.Int8 ? ".int8" : "")}.features.bin");
     if (File.Exists(file))
     {
         using var reader = new BinaryReader(File.OpenRead(file));
@@ -48,9 +59,10 @@ float[][] Features(List<Row> rows, string split, bool mirrored)
     }
     var start = clock.Elapsed;
     var input = mirrored ? rows.Select(r => r with { ImagePath = MirroredCopy(r.ImagePath, Path.Combine(featuresCache, "mirrored", split)) }).ToList() : rows;
+    if (!featurizers.TryGetValue(precision, out var featurizer)) featurizers[precision] = featurizer = Featurizer(precision);
     var features = ml.Data.CreateEnumerable<Featurized>(featurizer.Transform(ml.Data.LoadFromEnumerable(input)), reuseRowObject: false)
         .Select(f => f.Features).ToArray();
-    Console.WriteLine(FormattableString.Invariant($"featurized {features.Length} {split}{(mirrored ? " mirrored" : "")} images in {(clock.Elapsed - start).TotalSeconds:F0} s"));
+    Console.WriteLine(FormattableString.Invariant($"featurized {features.Length} {split}{(mirrored ? " mirrored" : "")} images ({precision}) in {(clock.Elapsed - start).TotalSeconds:F0} s"));
     Directory.CreateDirectory(featuresCache);
     using (var writer = new BinaryWriter(File.Create(file + ".tmp")))
     {
@@ -62,10 +74,10 @@ float[][] Features(List<Row> rows, string split, bool mirrored)
     return features;
 }
 
-var train = Features(trainRows, "train", mirrored: false);
-var trainMirrored = Features(trainRows, "train", mirrored: true);
-var test = Features(testRows, "test", mirrored: false);
-var testMirrored = Features(testRows, "test", mirrored: true);
+var train = Features(trainRows, "train", mirrored: false, precision);
+var trainMirrored = Features(trainRows, "train", mirrored: true, precision);
+var test = Features(testRows, "test", mirrored: false, precision);
+var testMirrored = Features(testRows, "test", mirrored: true, precision);
 static float[] Mean(float[] a, float[] b) => a.Zip(b, (x, y) => (x + y) / 2).ToArray();
 
 // Variants fixed in advance: (name, training rows from an image's two views, the test features of an image's two views).
@@ -80,8 +92,9 @@ bool Held(Row row) => row.Index % 10 == 9; // every tenth image of each class: t
 
 IDataView View(IEnumerable<(string Label, float[] Features)> rows) =>
     ml.Data.LoadFromEnumerable(rows.Select(r => new Featurized { Label = r.Label, Features = r.Features }).ToList());
-IEnumerable<(string, float[])> TrainingRows(Func<float[], float[], float[][]> views, Func<Row, bool> keep) =>
-    trainRows.Select((row, i) => (row, i)).Where(p => keep(p.row)).SelectMany(p => views(train[p.i], trainMirrored[p.i]).Select(f => (p.row.Label, f)));
+IEnumerable<(string, float[])> TrainingRows(Func<float[], float[], float[][]> views, Func<Row, bool> keep, float[][]? own = null, float[][]? mirror = null) =>
+    trainRows.Select((row, i) => (row, i)).Where(p => keep(p.row))
+        .SelectMany(p => views((own ?? train)[p.i], (mirror ?? trainMirrored)[p.i]).Select(f => (p.row.Label, f)));
 IEnumerable<(string, float[])> ScoredRows(List<Row> rows, float[][] own, float[][] mirror, Func<float[], float[], float[]> view, Func<Row, bool> keep) =>
     rows.Select((row, i) => (row, i)).Where(p => keep(p.row)).Select(p => (p.row.Label, view(own[p.i], mirror[p.i])));
 IEstimator<ITransformer> Probe((float L1, float L2) r) => ml.Transforms.Conversion.MapValueToKey("LabelKey", nameof(Featurized.Label))
@@ -109,6 +122,22 @@ foreach (var (name, trainViews, testView) in variants)
 var chosen = results.MaxBy(r => r.Held);
 Console.WriteLine(FormattableString.Invariant(
     $"chosen on held-out training images: {chosen.Name}, (L1, L2) = ({chosen.Reg.L1:G3}, {chosen.Reg.L2:G3}): linear probe test accuracy {chosen.Test:F4}"));
+if (precision == Precision.Int8)
+{
+    // A classifier trained on float32 features (the variant and regularisation chosen above) scores the test images
+    // from their float32 and from their int8 features: how often the two predictions agree.
+    var (name, trainViews, testView) = variants.Single(v => v.Name == chosen.Name);
+    var f32Train = Features(trainRows, "train", mirrored: false, Precision.Float32);
+    var f32TrainMirrored = Features(trainRows, "train", mirrored: true, Precision.Float32);
+    var classifier = Probe(chosen.Reg).Fit(View(TrainingRows(trainViews, _ => true, f32Train, f32TrainMirrored)));
+    uint[] Predicted(float[][] own, float[][] mirror) =>
+        classifier.Transform(View(ScoredRows(testRows, own, mirror, testView, _ => true))).GetColumn<uint>("PredictedLabel").ToArray();
+    var fromFloat = Predicted(Features(testRows, "test", mirrored: false, Precision.Float32), Features(testRows, "test", mirrored: true, Precision.Float32));
+    var fromInt8 = Predicted(test, testMirrored);
+    int agree = fromFloat.Zip(fromInt8, (a, b) => a == b ? 1 : 0).Sum();
+    Console.WriteLine(FormattableString.Invariant(
+        $"top-1 agreement of the float32-trained probe ({name}), int8 against float32 test features: {agree}/{fromFloat.Length} = {(double)agree / fromFloat.Length:F4}"));
+}
 Console.WriteLine(FormattableString.Invariant($"wall time {clock.Elapsed.TotalSeconds:F0} s"));
 return 0;
 

@@ -104,6 +104,27 @@ public sealed class Int8QuantizerTests(OnnxExportFixture f) : IClassFixture<Onnx
     }
 
     [Fact]
+    public void Activation_ranges_keep_the_percentile_of_the_values_and_clip_only_the_rarest_outliers()
+    {
+        // 1,000,000 values spread over bins 0–99 of [0, 4096), and 5 outliers at the top: 99.999 % allows 10 to go.
+        var histogram = new long[4096];
+        for (int b = 0; b < 100; b++) histogram[b] = 10_000;
+        histogram[4095] = 5;
+        Assert.Equal((0f, 100f), Int8Quantizer.PercentileRange(histogram, (0f, 4096f)));
+        // 20 outliers are more than the share clipped: the range keeps them.
+        histogram[4095] = 20;
+        Assert.Equal((0f, 4096f), Int8Quantizer.PercentileRange(histogram, (0f, 4096f)));
+        // With negative values half the share comes off each end (up to 5 each way): the values in [−48, 52) and 4
+        // outliers at each end of [−2048, 2048).
+        Array.Clear(histogram);
+        for (int b = 2000; b < 2100; b++) histogram[b] = 10_000;
+        histogram[0] = histogram[4095] = 4;
+        Assert.Equal((-48f, 52f), Int8Quantizer.PercentileRange(histogram, (-2048f, 2048f)));
+        // Nothing counted (a constant output): the min/max stays.
+        Assert.Equal((1f, 1f), Int8Quantizer.PercentileRange(new long[4096], (1f, 1f)));
+    }
+
+    [Fact]
     public void Calibration_input_must_be_real_batches_of_the_model_input()
     {
         var floatModel = ModelProto.Parser.ParseFrom(File.ReadAllBytes(f.SmallOnnx));

@@ -9,7 +9,7 @@ namespace ResNet.Training.Onnx;
 /// <summary>Exports a model as an int8 QDQ ONNX file: <see cref="OnnxExporter"/>, then <see cref="Int8Quantizer"/> calibrated on image files.</summary>
 public static class Int8Export
 {
-    /// <summary>Calibration images used when the caller does not say: enough for stable min/max ranges, a few seconds of float inference.</summary>
+    /// <summary>Calibration images used when the caller does not say: enough for stable activation ranges, a few seconds of float inference.</summary>
     public const int DefaultCalibrationCount = 128;
 
     /// <summary>

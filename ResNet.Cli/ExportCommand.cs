@@ -80,7 +80,7 @@ internal static class ExportCommand
             Console.WriteLine($"wrote {outputPath} ({new FileInfo(outputPath).Length / 1e6:F1} MB, opset {info.Opset})");
             Console.WriteLine($"  model:   {a.Describe()}, BatchNorm folded");
             if (int8)
-                Console.WriteLine($"  int8:    {Int8Quantizer.Describe(range)} weights per channel, uint8 activations (the range of {Int8Quantizer.ActivationPercentile.ToString(System.Globalization.CultureInfo.InvariantCulture)} % of their values over {Math.Min(calibrationFiles!.Count, parse.GetValue(calibrationCount))} calibration images)");
+                Console.WriteLine($"  int8:    {Int8Quantizer.DescribeScheme(range, Math.Min(calibrationFiles!.Count, parse.GetValue(calibrationCount)))}");
             Console.WriteLine($"  input:   '{OnnxNames.Input}' float [{OnnxNames.BatchDim},3,{info.InputSide},{info.InputSide}], "
                 + (info.WithPreprocessing ? "RGB planes of 0–255 (crop and normalisation in the graph)" : "normalised (x/255 − mean)/std"));
             Console.WriteLine($"  outputs: '{OnnxNames.Features}' [{OnnxNames.BatchDim},{a.FeatureDim}], '{OnnxNames.Logits}' [{OnnxNames.BatchDim},{a.NumClasses}]"

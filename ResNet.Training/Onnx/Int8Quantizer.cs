@@ -9,7 +9,8 @@ namespace ResNet.Training.Onnx;
 /// Turns a float32 model written by <see cref="OnnxExporter"/> into an int8 QDQ model (ONNX Runtime's quantization
 /// tool is Python-only, so this is our own pass over the graph): static quantization, int8 weights per output channel
 /// (symmetric), uint8 activations per tensor (asymmetric, calibrated by running the float model on real images: the
-/// range of <see cref="ActivationPercentile"/> of each tensor's values), int32 biases. ONNX Runtime fuses each DequantizeLinear → Conv/Add → QuantizeLinear group into QLinearConv/QLinearAdd.
+/// range of <see cref="ActivationPercentile"/> of each tensor's values), int32 biases. ONNX Runtime fuses each
+/// DequantizeLinear → Conv/Add → QuantizeLinear group into QLinearConv/QLinearAdd.
 /// A Relu after a Conv or Add is folded into its output's QuantizeLinear (zero point 0 clips negatives); MaxPool keeps
 /// its input's parameters (ONNX Runtime then runs it on the integers). The pooling head and the classifier stay float,
 /// as do the inputs and outputs, so the model is a drop-in for the float one. See docs/onnx.md.
@@ -75,11 +76,15 @@ public static class Int8Quantizer
         graph.Node.Clear();
         graph.Node.AddRange(nodes);
 
-        model.DocString += $" Int8 QDQ: {Describe(weights)} weights per channel, uint8 activations per tensor ({PercentileText} % of their values over {images} calibration images).";
+        model.DocString += $" Int8 QDQ: {DescribeScheme(weights, images)}.";
         model.MetadataProps.Add(new StringStringEntryProto { Key = PrecisionKey, Value = "int8" });
         model.MetadataProps.Add(new StringStringEntryProto { Key = SchemeKey, Value = $"weights={weights}; calibration_images={images}; activations=percentile {PercentileText}" });
         return model;
     }
+
+    /// <summary>Human words for the whole scheme: the weight range and how the activations were calibrated.</summary>
+    public static string DescribeScheme(Int8WeightRange weights, int calibrationImages) =>
+        $"{Describe(weights)} weights per channel, uint8 activations per tensor (the range of {PercentileText} % of their values over {calibrationImages} calibration images)";
 
     /// <summary>Human words for a weight range.</summary>
     public static string Describe(Int8WeightRange weights) => weights switch

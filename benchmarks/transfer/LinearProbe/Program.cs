@@ -92,9 +92,8 @@ bool Held(Row row) => row.Index % 10 == 9; // every tenth image of each class: t
 
 IDataView View(IEnumerable<(string Label, float[] Features)> rows) =>
     ml.Data.LoadFromEnumerable(rows.Select(r => new Featurized { Label = r.Label, Features = r.Features }).ToList());
-IEnumerable<(string, float[])> TrainingRows(Func<float[], float[], float[][]> views, Func<Row, bool> keep, float[][]? own = null, float[][]? mirror = null) =>
-    trainRows.Select((row, i) => (row, i)).Where(p => keep(p.row))
-        .SelectMany(p => views((own ?? train)[p.i], (mirror ?? trainMirrored)[p.i]).Select(f => (p.row.Label, f)));
+IEnumerable<(string, float[])> TrainingRows(float[][] own, float[][] mirror, Func<float[], float[], float[][]> views, Func<Row, bool> keep) =>
+    trainRows.Select((row, i) => (row, i)).Where(p => keep(p.row)).SelectMany(p => views(own[p.i], mirror[p.i]).Select(f => (p.row.Label, f)));
 IEnumerable<(string, float[])> ScoredRows(List<Row> rows, float[][] own, float[][] mirror, Func<float[], float[], float[]> view, Func<Row, bool> keep) =>
     rows.Select((row, i) => (row, i)).Where(p => keep(p.row)).Select(p => (p.row.Label, view(own[p.i], mirror[p.i])));
 IEstimator<ITransformer> Probe((float L1, float L2) r) => ml.Transforms.Conversion.MapValueToKey("LabelKey", nameof(Featurized.Label))
@@ -109,11 +108,11 @@ var results = new List<(string Name, (float L1, float L2) Reg, double Held, doub
 foreach (var (name, trainViews, testView) in variants)
 {
     var start = clock.Elapsed;
-    var fitPart = View(TrainingRows(trainViews, r => !Held(r)));
+    var fitPart = View(TrainingRows(train, trainMirrored, trainViews, r => !Held(r)));
     var heldPart = View(ScoredRows(trainRows, train, trainMirrored, testView, Held));
     var scores = grid.Select(r => (Reg: r, Held: Accuracy(Probe(r).Fit(fitPart), heldPart))).ToList();
     var best = scores.MaxBy(s => s.Held);
-    var model = Probe(best.Reg).Fit(View(TrainingRows(trainViews, _ => true)));
+    var model = Probe(best.Reg).Fit(View(TrainingRows(train, trainMirrored, trainViews, _ => true)));
     double testAccuracy = Accuracy(model, View(ScoredRows(testRows, test, testMirrored, testView, _ => true)));
     Console.WriteLine(FormattableString.Invariant(
         $"{name}: held-out accuracy by (L1, L2) {string.Join(", ", scores.Select(s => $"({s.Reg.L1:G3}, {s.Reg.L2:G3}) {s.Held:F4}"))}; chosen ({best.Reg.L1:G3}, {best.Reg.L2:G3}); refit on all training images; linear probe test accuracy {testAccuracy:F4} ({(clock.Elapsed - start).TotalSeconds:F0} s)"));
@@ -129,7 +128,7 @@ if (precision == Precision.Int8)
     var (name, trainViews, testView) = variants.Single(v => v.Name == chosen.Name);
     var f32Train = Features(trainRows, "train", mirrored: false, Precision.Float32);
     var f32TrainMirrored = Features(trainRows, "train", mirrored: true, Precision.Float32);
-    var classifier = Probe(chosen.Reg).Fit(View(TrainingRows(trainViews, _ => true, f32Train, f32TrainMirrored)));
+    var classifier = Probe(chosen.Reg).Fit(View(TrainingRows(f32Train, f32TrainMirrored, trainViews, _ => true)));
     uint[] Predicted(float[][] own, float[][] mirror) =>
         classifier.Transform(View(ScoredRows(testRows, own, mirror, testView, _ => true))).GetColumn<uint>("PredictedLabel").ToArray();
     var f32Test = Features(testRows, "test", mirrored: false, Precision.Float32);

@@ -163,6 +163,36 @@ public class TrainingTests : IDisposable
     }
 
     [Fact]
+    public void The_best_checkpoint_holds_the_weights_of_its_epoch_without_optimiser_state()
+    {
+        var data = DataTests.Tiny(24, 4, 12, seed: 6);
+        string dir = Temp();
+        using var model = TinyModel();
+        new Trainer(TinyOptions() with { Epochs = 1 }) { RunDirectory = dir }.Fit(model, data);
+        string last = Trainer.CheckpointPath(dir, Trainer.LastName), best = Trainer.CheckpointPath(dir, Trainer.BestName);
+        string Weights(string folder) => Path.Combine(folder, Checkpoint.ModelFile);
+
+        // Epoch 1 is the best so far: its weights, as the last checkpoint holds them, and the state without the RNG.
+        Assert.Equal(WeightsFile.Sha256(Weights(last)), WeightsFile.Sha256(Weights(best)));
+        Assert.False(File.Exists(Path.Combine(best, Checkpoint.OptimizerFile)));
+        var state = Checkpoint.ReadState(best);
+        Assert.Equal(1, state.Epoch);
+        Assert.Equal(1, state.BestEpoch);
+        Assert.Null(state.TorchRngState);
+        var (reloaded, card) = WeightsFile.Load(Weights(best));
+        using (reloaded)
+            Assert.True(reloaded.Head.weight.equal(model.Head.weight).all().item<bool>());
+        Assert.Equal(WeightsFile.Sha256(Weights(best)), card.WeightsSha256);
+
+        // After epoch 2 the best checkpoint is epoch 2's weights or still epoch 1's, as the state says.
+        string epoch1 = WeightsFile.Sha256(Weights(best));
+        new Trainer(TinyOptions() with { Epochs = 2 }) { RunDirectory = dir }.Fit(model, data, resume: true);
+        string expected = Checkpoint.ReadState(last).BestEpoch == 2 ? WeightsFile.Sha256(Weights(last)) : epoch1;
+        Assert.Equal(expected, WeightsFile.Sha256(Weights(best)));
+        Assert.Equal(Checkpoint.ReadState(last).BestEpoch, Checkpoint.ReadState(best).Epoch);
+    }
+
+    [Fact]
     public void A_nan_loss_stops_the_run_naming_epoch_step_and_rate_and_keeps_the_last_checkpoint()
     {
         var data = DataTests.Tiny(24, 4, 12, seed: 5);

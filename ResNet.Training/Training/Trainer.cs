@@ -227,7 +227,8 @@ public sealed class Trainer(TrainingOptions options, Device? device = null)
         if (RunDirectory is null) return;
         SaveLast(run);
         run.GoodCheckpoint = run.LastPath;
-        if (best) Checkpoint.Save(run.BestPath!, run.Model, run.Card, null, run.State);
+        // The best epoch is the one just saved as the last: its files are copied, not compressed again.
+        if (best) Checkpoint.SaveCopy(run.LastPath!, run.BestPath!, run.State);
         WriteReports(run.History, run.Confusion, run.Train.ClassNames);
     }
 

@@ -118,13 +118,21 @@ public class TrainingTests : IDisposable
             Assert.Contains("ONEDNN_MAX_CPU_ISA=AVX", Assert.Throws<NotSupportedException>(fit).Message);
     }
 
+    /// <summary>A tiny model trained for one epoch into a new run directory: where the checkpoint tests start.</summary>
+    private (IDataset Data, string Dir, ResNetModel Model) OneEpochRun(int seed)
+    {
+        var data = DataTests.Tiny(24, 4, 12, seed);
+        string dir = Temp();
+        var model = TinyModel();
+        new Trainer(TinyOptions() with { Epochs = 1 }) { RunDirectory = dir }.Fit(model, data);
+        return (data, dir, model);
+    }
+
     [Fact]
     public void A_failed_checkpoint_write_leaves_the_previous_one_loadable()
     {
-        var data = DataTests.Tiny(24, 4, 12, seed: 4);
-        string dir = Temp();
-        using var model = TinyModel();
-        new Trainer(TinyOptions() with { Epochs = 1 }) { RunDirectory = dir }.Fit(model, data);
+        var (data, dir, trained) = OneEpochRun(seed: 4);
+        using var model = trained;
         string last = Trainer.CheckpointPath(dir, Trainer.LastName);
         string before = WeightsFile.Sha256(Path.Combine(last, Checkpoint.ModelFile));
 
@@ -165,10 +173,8 @@ public class TrainingTests : IDisposable
     [Fact]
     public void The_best_checkpoint_holds_the_weights_of_its_epoch_without_optimiser_state()
     {
-        var data = DataTests.Tiny(24, 4, 12, seed: 6);
-        string dir = Temp();
-        using var model = TinyModel();
-        new Trainer(TinyOptions() with { Epochs = 1 }) { RunDirectory = dir }.Fit(model, data);
+        var (data, dir, trained) = OneEpochRun(seed: 6);
+        using var model = trained;
         string last = Trainer.CheckpointPath(dir, Trainer.LastName), best = Trainer.CheckpointPath(dir, Trainer.BestName);
         string Weights(string folder) => Path.Combine(folder, Checkpoint.ModelFile);
 
@@ -195,10 +201,8 @@ public class TrainingTests : IDisposable
     [Fact]
     public void A_nan_loss_stops_the_run_naming_epoch_step_and_rate_and_keeps_the_last_checkpoint()
     {
-        var data = DataTests.Tiny(24, 4, 12, seed: 5);
-        string dir = Temp();
-        using var model = TinyModel();
-        new Trainer(TinyOptions() with { Epochs = 1 }) { RunDirectory = dir }.Fit(model, data);
+        var (data, dir, trained) = OneEpochRun(seed: 5);
+        using var model = trained;
         string last = Trainer.CheckpointPath(dir, Trainer.LastName);
         string before = WeightsFile.Sha256(Path.Combine(last, Checkpoint.ModelFile));
 

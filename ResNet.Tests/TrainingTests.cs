@@ -171,6 +171,30 @@ public class TrainingTests : IDisposable
     }
 
     [Fact]
+    public void A_checkpoint_write_that_fails_on_its_second_thread_reports_its_own_error_and_keeps_the_previous_one()
+    {
+        var (_, dir, trained) = OneEpochRun(seed: 7);
+        using var model = trained;
+        string last = Trainer.CheckpointPath(dir, Trainer.LastName);
+        string before = WeightsFile.Sha256(Path.Combine(last, Checkpoint.ModelFile));
+        using (no_grad()) model.Head.weight.add_(1);
+        using var failing = new FailingOptimizer(model);
+
+        // The optimiser state is written beside the weights, on another thread: its error arrives as itself.
+        var error = Assert.Throws<IOException>(() => Checkpoint.Save(last, model, new ModelCard { Architecture = model.Config }, failing, new TrainerState()));
+        Assert.Equal(FailingOptimizer.Message, error.Message);
+        Assert.Equal(last, Checkpoint.Resolve(last));
+        Assert.Equal(before, WeightsFile.Sha256(Path.Combine(last, Checkpoint.ModelFile)));
+    }
+
+    /// <summary>SGD whose state cannot be read, as when its file cannot be written.</summary>
+    private sealed class FailingOptimizer(ResNetModel model) : TorchSharp.Modules.SGD(model.parameters(), 0.1)
+    {
+        public const string Message = "simulated: no space left on device";
+        public override StateDictionary state_dict() => throw new IOException(Message);
+    }
+
+    [Fact]
     public void The_best_checkpoint_holds_the_weights_of_its_epoch_without_optimiser_state()
     {
         var (data, dir, trained) = OneEpochRun(seed: 6);

@@ -1,3 +1,4 @@
+using System.Runtime.ExceptionServices;
 using ResNet.Training.Model;
 using ResNet.Training.Weights;
 using TorchSharp;
@@ -35,11 +36,19 @@ public static class Checkpoint
                 WriteModel();
                 return;
             }
-            Parallel.Invoke(WriteModel, () =>
+            try
             {
-                using var stream = File.Create(Path.Combine(tmp, OptimizerFile));
-                optimizer.save_py(stream, leaveOpen: true);
-            });
+                Parallel.Invoke(WriteModel, () =>
+                {
+                    using var stream = File.Create(Path.Combine(tmp, OptimizerFile));
+                    optimizer.save_py(stream, leaveOpen: true);
+                });
+            }
+            catch (AggregateException e)
+            {
+                // The write's own error (an IOException for a full disk, say), as when the files were written in turn.
+                ExceptionDispatchInfo.Capture(e.InnerExceptions[0]).Throw();
+            }
         });
 
     /// <summary>

@@ -118,22 +118,21 @@ public class TrainingTests : IDisposable
             Assert.Contains("ONEDNN_MAX_CPU_ISA=AVX", Assert.Throws<NotSupportedException>(fit).Message);
     }
 
-    /// <summary>A tiny model trained for one epoch into a new run directory: where the checkpoint tests start.</summary>
-    private (IDataset Data, string Dir, ResNetModel Model) OneEpochRun(int seed)
+    /// <summary>A tiny model trained for one epoch into a new run directory, and its last checkpoint: where the checkpoint tests start.</summary>
+    private (IDataset Data, string Dir, ResNetModel Model, string Last) OneEpochRun(int seed)
     {
         var data = DataTests.Tiny(24, 4, 12, seed);
         string dir = Temp();
         var model = TinyModel();
         new Trainer(TinyOptions() with { Epochs = 1 }) { RunDirectory = dir }.Fit(model, data);
-        return (data, dir, model);
+        return (data, dir, model, Trainer.CheckpointPath(dir, Trainer.LastName));
     }
 
     [Fact]
     public void A_failed_checkpoint_write_leaves_the_previous_one_loadable()
     {
-        var (data, dir, trained) = OneEpochRun(seed: 4);
+        var (data, dir, trained, last) = OneEpochRun(seed: 4);
         using var model = trained;
-        string last = Trainer.CheckpointPath(dir, Trainer.LastName);
         string before = WeightsFile.Sha256(Path.Combine(last, Checkpoint.ModelFile));
 
         // A crash after the new weights were half written: the temporary folder is left behind, the old checkpoint untouched.
@@ -173,9 +172,8 @@ public class TrainingTests : IDisposable
     [Fact]
     public void A_checkpoint_write_that_fails_on_its_second_thread_reports_its_own_error_and_keeps_the_previous_one()
     {
-        var (_, dir, trained) = OneEpochRun(seed: 7);
+        var (_, _, trained, last) = OneEpochRun(seed: 7);
         using var model = trained;
-        string last = Trainer.CheckpointPath(dir, Trainer.LastName);
         string before = WeightsFile.Sha256(Path.Combine(last, Checkpoint.ModelFile));
         using (no_grad()) model.Head.weight.add_(1);
         using var failing = new FailingOptimizer(model);
@@ -197,9 +195,9 @@ public class TrainingTests : IDisposable
     [Fact]
     public void The_best_checkpoint_holds_the_weights_of_its_epoch_without_optimiser_state()
     {
-        var (data, dir, trained) = OneEpochRun(seed: 6);
+        var (data, dir, trained, last) = OneEpochRun(seed: 6);
         using var model = trained;
-        string last = Trainer.CheckpointPath(dir, Trainer.LastName), best = Trainer.CheckpointPath(dir, Trainer.BestName);
+        string best = Trainer.CheckpointPath(dir, Trainer.BestName);
         string Weights(string folder) => Path.Combine(folder, Checkpoint.ModelFile);
 
         // Epoch 1 is the best so far: its weights, as the last checkpoint holds them, and the state without the RNG.
@@ -225,9 +223,8 @@ public class TrainingTests : IDisposable
     [Fact]
     public void A_nan_loss_stops_the_run_naming_epoch_step_and_rate_and_keeps_the_last_checkpoint()
     {
-        var (data, dir, trained) = OneEpochRun(seed: 5);
+        var (data, dir, trained, last) = OneEpochRun(seed: 5);
         using var model = trained;
-        string last = Trainer.CheckpointPath(dir, Trainer.LastName);
         string before = WeightsFile.Sha256(Path.Combine(last, Checkpoint.ModelFile));
 
         using var resumed = TinyModel();

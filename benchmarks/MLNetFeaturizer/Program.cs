@@ -177,17 +177,27 @@ void Latency(bool reloaded)
     Result(reloaded ? "latency_batch1_reloaded" : "latency_batch1", times[times.Count / 2], "ms");
 }
 
+// The benchmark's weights exported as a float32 ONNX model (without preprocessing) to a temporary file.
+string ExportedFloatModel()
+{
+    string onnx = Path.Combine(Path.GetTempPath(), "resnet18-benchmark-random.onnx");
+    OnnxExporter.Export(weightsPath, onnx, new OnnxExportOptions());
+    return onnx;
+}
+
+// Three batches before timing: the first calls of a process ran up to a third slower (int8 214 img/s against 330 from
+// the second round on).
+void WarmUp(OnnxEngine engine, float[] input)
+{
+    for (int b = 0; b < 3; b++) engine.Run(input, batchSize);
+}
+
 void Network(string onnx)
 {
-    if (onnx == "")
-    {
-        onnx = Path.Combine(Path.GetTempPath(), "resnet18-benchmark-random.onnx");
-        OnnxExporter.Export(weightsPath, onnx, new OnnxExportOptions());
-    }
+    if (onnx == "") onnx = ExportedFloatModel();
     using var engine = OnnxEngine.Open(onnx, DeviceChoice.Cpu);
     var input = RandomInput(batchSize * 3 * 224 * 224);
-    // Warm-up: the first calls of a process ran up to a third slower (int8 214 img/s against 330 from the second round on).
-    for (int b = 0; b < 3; b++) engine.Run(input, batchSize);
+    WarmUp(engine, input);
     string name = Int8Quantizer.IsInt8(onnx) ? "network_int8" : "network_fp32";
     for (int round = 1; round <= rounds; round++)
     {
@@ -249,11 +259,9 @@ void Profile()
         .Append(ml.Transforms.ResizeImages("Resized", prep.Resize, prep.Resize, "Image", Microsoft.ML.Transforms.Image.ImageResizingEstimator.ResizingKind.IsoCrop))
         .Append(ml.Transforms.ExtractPixels("Pixels", "Resized", interleavePixelColors: false)), "Pixels");
     double full = Pass("full pipeline", Ours().Fit(data), "Features");
-    string onnx = Path.Combine(Path.GetTempPath(), "resnet18-benchmark-random.onnx");
-    OnnxExporter.Export(weightsPath, onnx, new OnnxExportOptions());
-    using var engine = OnnxEngine.Open(onnx, DeviceChoice.Cpu);
+    using var engine = OnnxEngine.Open(ExportedFloatModel(), DeviceChoice.Cpu);
     var input = new float[batchSize * prep.InputLength];
-    for (int b = 0; b < 3; b++) engine.Run(input, batchSize); // warm-up, as in Network
+    WarmUp(engine, input);
     var clock = Stopwatch.StartNew();
     int batches = (files.Length + batchSize - 1) / batchSize;
     for (int b = 0; b < batches; b++) engine.Run(input, batchSize);

@@ -5,7 +5,8 @@ import json, os, statistics
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 data = json.load(open(os.path.join(HERE, "results.json")))
-m, r, rss = data["machine"], data["results"], data["rss"]
+# rss: each workload's largest peak RSS of its own process; tree: of its process tree (suite.py's TreeMemory).
+m, r, rss, tree = data["machine"], data["results"], data["rss"], data["tree"]
 workloads = {w["name"]: w for w in data["workloads"]}
 lines = []
 out = lines.append
@@ -33,7 +34,8 @@ out("# Benchmarks: ResNet18 on this CPU, side by side with the references")
 out("")
 out("Written by `benchmarks/run.sh` (see [README.md](README.md)); every number below comes from that one run, "
     f"started {m['started']}. Median of {max([v['runs'] for v in r.values()] or [0])} timed runs after one warm-up run, min–max in brackets; "
-    "each run is its own process, so its peak RSS is its own. The workloads compared with each other ran interleaved, "
+    "each run is its own process, so its peak RSS is its own; the process tree's peak adds what its child processes "
+    "held (PyTorch's DataLoader workers), each shared page counted once (PSS, sampled every 0.2 s). The workloads compared with each other ran interleaved, "
     "round by round, and a ratio is the median of the rounds' ratios, min–max in brackets (this machine's speed "
     "drifts by up to 20 % within minutes, and a round's runs meet the same speed).")
 out("")
@@ -59,12 +61,16 @@ out("")
 # The machine's peak is the best GEMM any library reached in this run (ONNX Runtime's MLAS or PyTorch's oneDNN): the
 # best run, not the median, since a ceiling is what the CPU can do, and on a VM whose speed drifts the median of the
 # GEMM runs fell below the network's own rate (2026-12-06: 298 against the network's 307 GFLOP/s).
+def mib(value):
+    return f"{value:.0f} MiB" if value else "not measured"
+
+
 def best(name):
     return r[name]["max"] if name in r else None
 peak32 = max([v for v in (best("gemm_fp32"), best("gemm_fp32_ort")) if v] or [0]) or None
 peak8 = max([v for v in (best("gemm_int8"), best("gemm_int8_ort")) if v] or [0]) or None
-out("| workload | median | min–max | peak RSS | achieved GFLOP/s | of this CPU's measured GEMM peak |")
-out("| --- | --- | --- | --- | --- | --- |")
+out("| workload | median | min–max | peak RSS (process) | peak of the process tree (PSS) | achieved GFLOP/s | of this CPU's measured GEMM peak |")
+out("| --- | --- | --- | --- | --- | --- | --- |")
 for name, v in r.items():
     if name.startswith("profile_"):
         continue
@@ -76,7 +82,7 @@ for name, v in r.items():
         peak = peak8 if "int8" in name else peak32
         gflops = f"{g:.1f}"
         share = f"{100 * g / peak:.0f} % of the {'int8' if 'int8' in name else 'fp32'} peak" if peak else ""
-    out(f"| {label} | {v['median']:.2f} {v['unit']} | {v['min']:.2f}–{v['max']:.2f} | {rss.get(v['workload'], 0):.0f} MiB | {gflops} | {share} |")
+    out(f"| {label} | {v['median']:.2f} {v['unit']} | {v['min']:.2f}–{v['max']:.2f} | {rss.get(v['workload'], 0):.0f} MiB | {mib(tree.get(v['workload']))} | {gflops} | {share} |")
 out("")
 out("Operation counts: ResNet18's convolutions and classifier, 2 operations per multiply-add "
     "(3.64 GFLOP per 224² image; 0.075 at 32² with the 7×7 stem); a training step counts 3 forward passes. "
@@ -100,9 +106,12 @@ targets = [
     # Issue 12: training inside a notebook kernel within 1.5× the program's time, i.e. ≥ 1/1.5 of its img/s.
     ("training 32² in a notebook kernel vs the program (img/s)", ratio("train32_kernel", "train32_torchsharp"), round(1 / 1.5, 2)),
 ]
+# Memory compares whole process trees: PyTorch's loader workers are part of what its
+# training takes from the machine, as our decoding threads are part of ours. The processes alone, for reference.
 for size in ("32", "224"):
-    a, b = rss.get(f"train{size}_torchsharp"), rss.get(f"train{size}_pytorch")
-    targets.append((f"training {size}² peak RSS, TorchSharp / PyTorch (lower is better)", (a / b, None, None) if a and b else None, -1.2))
+    for peaks, what, target in ((tree, "peak memory of the process tree", -1.2), (rss, "peak RSS of the main process alone (PyTorch's loader workers left out)", None)):
+        a, b = peaks.get(f"train{size}_torchsharp"), peaks.get(f"train{size}_pytorch")
+        targets.append((f"training {size}² {what}, TorchSharp / PyTorch (lower is better)", (a / b, None, None) if a and b else None, target))
 out("| comparison | ratio (per-round min–max) | target | verdict |")
 out("| --- | --- | --- | --- |")
 for label, measured, target in targets:

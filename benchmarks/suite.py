@@ -3,11 +3,12 @@
 own process so its peak RSS is its own), and writes benchmarks/RESULTS.md and benchmarks/charts/*.png.
 
 Each workload is a command that prints "RESULT <name> <value> <unit>" lines (or a line a regex below reads); the
-suite keeps the median and min-max over the runs, the peak RSS (the process's ru_maxrss, from wait4), achieved
+suite keeps the median and min-max over the runs, the peak RSS (the process's ru_maxrss, from wait4) and the peak
+memory of its process tree (the sum of the PSS of the process and its descendants, sampled), achieved
 GFLOP/s from the analytic operation count of ResNet18, and ratios against the references measured in the same run.
 Run it through benchmarks/run.sh, which installs/builds what it needs first.
 """
-import argparse, datetime, json, os, platform, re, resource, shlex, shutil, statistics, subprocess, sys, time
+import argparse, datetime, json, os, platform, re, resource, shlex, shutil, statistics, subprocess, sys, threading, time
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
 p = argparse.ArgumentParser()
@@ -96,6 +97,42 @@ if a.only:
     W[:] = [w for w in W if w["name"] in a.only.split(",")]
 
 
+def tree_pss_mib(root):
+    """The proportional set size of a process and all its descendants, in MiB: a page shared by several of them (a
+    forked loader worker's copy-on-write pages, a shared library) counts once in the sum, split between its users."""
+    total, todo = 0, [root]
+    while todo:
+        pid = todo.pop()
+        try:
+            for task in os.listdir(f"/proc/{pid}/task"):
+                todo += [int(c) for c in open(f"/proc/{pid}/task/{task}/children").read().split()]
+            total += next(int(line.split()[1]) for line in open(f"/proc/{pid}/smaps_rollup") if line.startswith("Pss:"))
+        except (OSError, StopIteration):  # the process ended between the listing and the read
+            pass
+    return total / 1024
+
+
+class TreeMemory(threading.Thread):
+    """Samples tree_pss_mib of a running command every SAMPLE_S and keeps the largest sum. A process's own peak RSS
+    (wait4) misses what its child processes hold: PyTorch's DataLoader workers decode in two processes of their own
+    (about 250 MiB together at 224²), while ours decodes on threads inside the measured process."""
+    SAMPLE_S = 0.2
+
+    def __init__(self, pid):
+        super().__init__(daemon=True)
+        self.pid, self.peak, self.done = pid, 0.0, threading.Event()
+        self.start()
+
+    def run(self):
+        while not self.done.wait(self.SAMPLE_S):
+            self.peak = max(self.peak, tree_pss_mib(self.pid))
+
+    def stop(self):
+        self.done.set()
+        self.join()
+        return self.peak
+
+
 def measure(cmd):
     # A training run refuses a run folder that already holds a run (it offers --resume): each run starts afresh.
     for flag, path in zip(cmd, cmd[1:]):
@@ -104,7 +141,9 @@ def measure(cmd):
     # wait4 gives each child's own peak RSS, unlike RUSAGE_CHILDREN (the maximum over every child so far).
     start = time.perf_counter()
     proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    tree = TreeMemory(proc.pid)
     out = proc.stdout.read()
+    tree_peak = tree.stop()  # before wait4 reaps the process, while its /proc entries still exist
     _, status, usage = os.wait4(proc.pid, 0)
     proc.returncode = os.waitstatus_to_exitcode(status)
     wall = time.perf_counter() - start
@@ -114,7 +153,7 @@ def measure(cmd):
     if "--output-path" in cmd:
         executed = json.load(open(cmd[cmd.index("--output-path") + 1]))
         out += "".join("".join(o.get("text", "")) for c in executed["cells"] for o in c.get("outputs", []))
-    return out, wall, usage.ru_maxrss / 1024
+    return out, wall, usage.ru_maxrss / 1024, tree_peak
 
 
 # The featurizer pipelines (ours, DnnFeaturizeImage's, PyTorch's) make two passes over the images in one process and
@@ -166,7 +205,7 @@ def prepare():
 
 info = machine()
 prepare()
-results, unavailable, rss = {}, [], {}
+results, unavailable, rss, tree = {}, [], {}, {}
 # The workloads of a group run interleaved, round by round (a warm-up of each, then run 1 of each, run 2 of each, …):
 # this machine's speed drifts by up to 20 % within minutes (presumably other tenants of the host: the VM reports no
 # steal time), so five runs of one side followed by five of the other compared two different machines. report.py
@@ -176,7 +215,7 @@ for w in W:
     groups.setdefault(w["group"], []).append(w)
 for group in groups.values():
     runs = 1 if group[0]["name"] in ("main_job", "profile") else a.runs
-    live, samples, peaks = [], {}, {}
+    live, samples, peaks, tree_peaks = [], {}, {}, {}
     for w in group:
         warm_ups = 0 if w["name"] == "main_job" else 1
         print(f"== {w['name']}: {shlex.join(w['cmd'])} ({warm_ups} warm-up + {runs}, interleaved with the rest of '{w['group']}')", flush=True)
@@ -190,13 +229,14 @@ for group in groups.values():
     for round_ in range(runs):
         for w in list(live):
             try:
-                out, wall, peak = measure(w["cmd"])
+                out, wall, peak, tree_peak = measure(w["cmd"])
             except (RuntimeError, FileNotFoundError) as e:
                 unavailable.append((w["name"], str(e).splitlines()[0]))
                 print(f"   {w['name']} unavailable (round {round_ + 1}): {e}", flush=True)
                 live.remove(w)
                 continue
             peaks.setdefault(w["name"], []).append(peak)
+            tree_peaks.setdefault(w["name"], []).append(tree_peak)
             got = values(w, out, wall)
             for name, (value, unit) in got.items():
                 samples.setdefault(name, (unit, w["name"], []))[2].append(value)
@@ -208,7 +248,8 @@ for group in groups.values():
         print(f"   {name}: median {statistics.median(vs):.2f} {unit} ({min(vs):.2f}–{max(vs):.2f}, {len(vs)} runs)", flush=True)
     for w in live:
         rss[w["name"]] = max(peaks[w["name"]])
+        tree[w["name"]] = max(tree_peaks[w["name"]])
 info["load_end"] = open("/proc/loadavg").read().split()[:3]
-json.dump(dict(machine=info, results=results, rss=rss, unavailable=unavailable, workloads=[{k: w[k] for k in ("name", "group", "label", "gflop")} | {"cmd": shlex.join(w["cmd"])} for w in W]),
+json.dump(dict(machine=info, results=results, rss=rss, tree=tree, unavailable=unavailable, workloads=[{k: w[k] for k in ("name", "group", "label", "gflop")} | {"cmd": shlex.join(w["cmd"])} for w in W]),
           open(os.path.join(ROOT, "benchmarks", "results.json"), "w"), indent=1)
 subprocess.run(PY + [os.path.join(ROOT, "benchmarks", "report.py")], check=True)

@@ -100,15 +100,26 @@ if a.only:
 def tree_pss_mib(root):
     """The proportional set size of a process and all its descendants, in MiB: a page shared by several of them (a
     forked loader worker's copy-on-write pages, a shared library) counts once in the sum, split between its users."""
+    def read(path, parse, empty):
+        try:
+            with open(path) as f:
+                return parse(f)
+        except (OSError, StopIteration):  # it ended while being read (a zombie has no Pss line)
+            return empty
+
+    def threads(pid):
+        try:
+            return os.listdir(f"/proc/{pid}/task")
+        except OSError:
+            return []
+
+    # Each read stands alone: a thread that ends while the tree is walked costs its own entry, not its process's PSS.
     total, todo = 0, [root]
     while todo:
         pid = todo.pop()
-        try:
-            for task in os.listdir(f"/proc/{pid}/task"):
-                todo += [int(c) for c in open(f"/proc/{pid}/task/{task}/children").read().split()]
-            total += next(int(line.split()[1]) for line in open(f"/proc/{pid}/smaps_rollup") if line.startswith("Pss:"))
-        except (OSError, StopIteration):  # the process ended between the listing and the read
-            pass
+        total += read(f"/proc/{pid}/smaps_rollup", lambda f: next(int(line.split()[1]) for line in f if line.startswith("Pss:")), 0)
+        for thread in threads(pid):
+            todo += read(f"/proc/{pid}/task/{thread}/children", lambda f: [int(c) for c in f.read().split()], [])
     return total / 1024
 
 

@@ -58,13 +58,13 @@ if data["unavailable"]:
 
 out("## Results")
 out("")
-# The machine's peak is the best GEMM any library reached in this run (ONNX Runtime's MLAS or PyTorch's oneDNN): the
-# best run, not the median, since a ceiling is what the CPU can do, and on a VM whose speed drifts the median of the
-# GEMM runs fell below the network's own rate (2026-12-06: 298 against the network's 307 GFLOP/s).
 def mib(value):
     return f"{value:.0f} MiB" if value else "not measured"
 
 
+# The machine's peak is the best GEMM any library reached in this run (ONNX Runtime's MLAS or PyTorch's oneDNN): the
+# best run, not the median, since a ceiling is what the CPU can do, and on a VM whose speed drifts the median of the
+# GEMM runs fell below the network's own rate (2026-12-06: 298 against the network's 307 GFLOP/s).
 def best(name):
     return r[name]["max"] if name in r else None
 peak32 = max([v for v in (best("gemm_fp32"), best("gemm_fp32_ort")) if v] or [0]) or None
@@ -82,7 +82,7 @@ for name, v in r.items():
         peak = peak8 if "int8" in name else peak32
         gflops = f"{g:.1f}"
         share = f"{100 * g / peak:.0f} % of the {'int8' if 'int8' in name else 'fp32'} peak" if peak else ""
-    out(f"| {label} | {v['median']:.2f} {v['unit']} | {v['min']:.2f}–{v['max']:.2f} | {rss.get(v['workload'], 0):.0f} MiB | {mib(tree.get(v['workload']))} | {gflops} | {share} |")
+    out(f"| {label} | {v['median']:.2f} {v['unit']} | {v['min']:.2f}–{v['max']:.2f} | {mib(rss.get(v['workload']))} | {mib(tree.get(v['workload']))} | {gflops} | {share} |")
 out("")
 out("Operation counts: ResNet18's convolutions and classifier, 2 operations per multiply-add "
     "(3.64 GFLOP per 224² image; 0.075 at 32² with the 7×7 stem); a training step counts 3 forward passes. "
@@ -106,8 +106,8 @@ targets = [
     # Issue 12: training inside a notebook kernel within 1.5× the program's time, i.e. ≥ 1/1.5 of its img/s.
     ("training 32² in a notebook kernel vs the program (img/s)", ratio("train32_kernel", "train32_torchsharp"), round(1 / 1.5, 2)),
 ]
-# Memory compares whole process trees: PyTorch's loader workers are part of what its
-# training takes from the machine, as our decoding threads are part of ours. The processes alone, for reference.
+# Memory compares whole process trees: PyTorch's loader workers are part of what its training takes from the machine,
+# as our decoding threads are part of ours. The main processes alone, for reference.
 for size in ("32", "224"):
     for peaks, what, target in ((tree, "peak memory of the process tree", -1.2), (rss, "peak RSS of the main process alone (PyTorch's loader workers left out)", None)):
         a, b = peaks.get(f"train{size}_torchsharp"), peaks.get(f"train{size}_pytorch")

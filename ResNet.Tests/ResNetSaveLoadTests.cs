@@ -1,5 +1,7 @@
 using Microsoft.ML;
 using Microsoft.ML.Data;
+using Microsoft.ML.OnnxRuntime;
+using Microsoft.ML.Transforms.Onnx;
 using ResNet.MLNet;
 
 namespace ResNet.Tests;
@@ -82,6 +84,40 @@ public class ResNetSaveLoadTests(MLNetFixture fx) : IDisposable
         var actual = reloaded.Transform(data).Schema;
         Assert.Equal(expected.Select(c => (c.Name, c.Type)), actual.Select(c => (c.Name, c.Type)));
         Assert.Equal(expected["Score"].Annotations.Schema.Select(a => a.Name).Order(), actual["Score"].Annotations.Schema.Select(a => a.Name).Order());
+    }
+
+    [Fact]
+    public void A_saved_model_loads_with_the_ONNX_Runtime_session_options_of_the_context_that_loads_it()
+    {
+        // docs/mlnet.md, "Speed of a reloaded model": the zip holds no session options, so an app sets its threads on
+        // the loading MLContext. This checks that ML.NET builds the reloaded model's session from them, and that the
+        // scores do not change.
+        var ml = new MLContext(1);
+        var data = MLNetFixture.Data(ml, fx.TestFiles.Take(4));
+        var model = ml.Transforms.LoadImages("Image", null, "ImagePath")
+            .Append(ml.Transforms.ResNet18Classifier("Image", fx.Weights)).Fit(data);
+        string zip = Path.Combine(scratch.New(), "model.zip");
+        ml.Model.Save(model, data.Schema, zip);
+
+        var app = new MLContext(1);
+        var threads = new List<int>();
+        app.SetOnnxSessionOption(new OnnxSessionOptions
+        {
+            CreateSessionOptions = () =>
+            {
+                var options = new SessionOptions { IntraOpNumThreads = 2 };
+                threads.Add(options.IntraOpNumThreads);
+                return options;
+            },
+        });
+        var reloaded = app.Model.Load(zip, out _);
+
+        Assert.Equal([2], threads);
+        var expected = model.Transform(data).GetColumn<float[]>("Score").ToArray();
+        var actual = reloaded.Transform(data).GetColumn<float[]>("Score").ToArray();
+        Assert.Equal(expected.Length, actual.Length);
+        for (int i = 0; i < expected.Length; i++)
+            Assert.True(OnnxTestModels.MaxAbsDiff(expected[i], actual[i]) <= 1e-4, $"scores of row {i}");
     }
 
     private static IEnumerable<ITransformer> Flatten(ITransformer t) =>

@@ -74,6 +74,8 @@ workload("network_pytorch_batch32", "network", PY + ["benchmarks/reference/torch
 workload("latency_batch1", "latency", BENCH + [val, "--mode", "latency", "--count", "20", "--rounds", "1"], "ours, PredictionEngine.Predict, 1 image (ms, median of 10 calls)")
 workload("latency_batch1_reloaded", "latency", BENCH + [val, "--mode", "latency-reloaded", "--count", "20", "--rounds", "1"],
          "ours, saved and loaded back (stock OnnxTransformer, ONNX Runtime's default threads), PredictionEngine.Predict (ms)")
+workload("latency_batch1_reloaded_threads", "latency", BENCH + [val, "--mode", "latency-reloaded", "--count", "20", "--rounds", "1", "--session-threads", str(os.cpu_count())],
+         "ours, saved and loaded back into an MLContext whose OnnxSessionOptions set one thread per core, PredictionEngine.Predict (ms)")
 workload("featurizer_ours", "featurizer", BENCH + [val, "--mode", "ours", "--count", str(a.count), "--rounds", "2"], "ours: LoadImages → ResNet18Featurizer (fp32)", F224)
 workload("featurizer_ours_int8", "featurizer", BENCH + [val, "--mode", "ours", "--precision", "int8", "--count", str(a.count), "--rounds", "2"], "ours: LoadImages → ResNet18Featurizer (Precision.Int8)", F224)
 workload("featurizer_ours_int8_cli", "featurizer", RESNET + ["featurize", "--onnx", int8_model, "--precision", "int8", "--images", val, "--output", os.path.join(a.work, "f.csv"), "--batch-size", "32", "--device", "cpu"],

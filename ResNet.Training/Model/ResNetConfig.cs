@@ -139,7 +139,7 @@ public sealed record ResNetConfig
         string widths = Widths.SequenceEqual([64, 128, 256, 512]) || Widths.SequenceEqual([16, 32, 64]) ? "" : $", widths [{string.Join(",", Widths)}]";
         string shortcut = Shortcut switch { ShortcutKind.ZeroPad => ", option-A shortcuts", _ => "" };
         string blocks = $"blocks [{string.Join(",", BlocksPerStage)}]";
-        return $"{(Shortcut == ShortcutKind.None ? "plain" : "ResNet")}-{Depth} ({Block.ToString().ToLowerInvariant()} {blocks}{widths}{shortcut}, {Stem} stem, {NumClasses} classes)";
+        return $"{(Shortcut == ShortcutKind.None ? "plain" : "ResNet")}-{Depth} ({Block.ToString().ToLowerInvariant()} {blocks}{widths}{shortcut}, {Stem} stem, {NumClasses} {(NumClasses == 1 ? "class" : "classes")})";
     }
 
     /// <summary>Throws when the configuration cannot build a network; <see cref="ResNetModel"/> builds every configuration that passes.</summary>

@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Globalization;
 using Microsoft.ML;
 using Microsoft.ML.Data;
+using Microsoft.ML.Transforms.Onnx;
 using ResNet.MLNet;
 using ResNet.Training.Engines;
 using ResNet.Training.Model;
@@ -15,7 +16,8 @@ using ResNet.Training.Weights;
 //   ours | dnn      one of the two pipelines (one per process, so peak RSS is its own); --precision int8 makes ours
 //                   ResNet18Featurizer's int8 form (calibrated on the first 128 images while fitting, not timed)
 //   latency         PredictionEngine<ImagePath, Features>.Predict of one image (batch 1), milliseconds per call
-//   latency-reloaded  the same on the model saved with mlContext.Model.Save and loaded back (what an app runs)
+//   latency-reloaded  the same on the model saved with mlContext.Model.Save and loaded back (what an app runs);
+//                   --session-threads T loads it with ONNX Runtime's intra-op threads set to T (0: its default)
 //   network         ONNX Runtime on ready batches of --batch-size normalised 224² images (--onnx M, default our float export)
 //   network-raw     any ONNX file with one N×3×224×224 float input (e.g. DnnFeaturizeImage's ResNet18.onnx) in a plain
 //                   InferenceSession at --batch-size (a fixed batch dimension wins); --optimized-out F writes the graph
@@ -32,7 +34,7 @@ string Option(string name, string fallback)
 }
 if (args.Length == 0 || args[0].StartsWith("--"))
 {
-    Console.Error.WriteLine("usage: MLNetFeaturizer IMAGE_DIR [--count N] [--batch-size B] [--weights W.pt] [--rounds R] [--precision float32|int8] [--mode both|ours|dnn|latency|latency-reloaded|network|network-raw|profile|gemm] [--onnx M] [--optimized-out F]");
+    Console.Error.WriteLine("usage: MLNetFeaturizer IMAGE_DIR [--count N] [--batch-size B] [--weights W.pt] [--rounds R] [--precision float32|int8] [--mode both|ours|dnn|latency|latency-reloaded|network|network-raw|profile|gemm] [--onnx M] [--optimized-out F] [--session-threads T]");
     return 2;
 }
 int count = int.Parse(Option("--count", "1000")), batchSize = int.Parse(Option("--batch-size", "32")), rounds = int.Parse(Option("--rounds", "2"));
@@ -155,13 +157,18 @@ double StagePass(string name, IEstimator<ITransformer> stages, string column)
 
 void Latency(bool reloaded)
 {
+    int threads = int.Parse(Option("--session-threads", "0"));
     ITransformer model = Ours().Fit(data);
     if (reloaded)
     {
         // What a user's app runs: the saved model (stock ML.NET transformers only) loaded back.
         string zip = Path.Combine(Path.GetTempPath(), $"resnet18-benchmark-{Environment.ProcessId}.zip");
         ml.Model.Save(model, data.Schema, zip);
-        model = ml.Model.Load(zip, out _);
+        // --session-threads T: the app's MLContext sets ONNX Runtime's threads (ML.NET's OnnxSessionOptions) before
+        // loading, since the zip holds none; 0 leaves ONNX Runtime's default.
+        var loader = new MLContext(seed: 1);
+        if (threads > 0) loader.SetOnnxSessionOption(new OnnxSessionOptions { IntraOpNumThreads = threads });
+        model = loader.Model.Load(zip, out _);
         File.Delete(zip);
     }
     using var engine = ml.Model.CreatePredictionEngine<Row, FeaturesRow>(model);
@@ -174,7 +181,7 @@ void Latency(bool reloaded)
         times.Add(clock.Elapsed.TotalMilliseconds);
     }
     times.Sort();
-    Result(reloaded ? "latency_batch1_reloaded" : "latency_batch1", times[times.Count / 2], "ms");
+    Result(!reloaded ? "latency_batch1" : threads > 0 ? "latency_batch1_reloaded_threads" : "latency_batch1_reloaded", times[times.Count / 2], "ms");
 }
 
 // The benchmark's weights exported as a float32 ONNX model (without preprocessing) to a temporary file.

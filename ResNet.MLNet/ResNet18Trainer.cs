@@ -146,7 +146,7 @@ public sealed class ResNet18MulticlassTrainer : IEstimator<ResNet18ClassifierTra
         {
             if (model.Config.NumClasses != classNames.Length || !card.Labels.SequenceEqual(classNames))
             {
-                ch.Info(MessageSensitivity.None, $"New {classNames.Length}-class head (the initial weights have {model.Config.NumClasses} {(model.Config.NumClasses == 1 ? "class" : "classes")}).");
+                ch.Info(MessageSensitivity.None, $"New {classNames.Length}-class head in place of the initial weights' {model.Config.NumClasses}-class head.");
                 model.ReplaceHead(classNames.Length);
             }
             int? frozen = options.FreezeThrough ?? (options.FreezeBackbone ? 4 : null);

@@ -42,7 +42,7 @@ out("")
 out("## Machine")
 out("")
 flags = ", ".join(f"{k} {'yes' if v else 'no'}" for k, v in m["flags"].items())
-out(f"- CPU: {m['cpu']}, {m['cores']} cores visible, {m['memory']} memory; {m['os']}")
+out(f"- CPU: {m['cpu']}{' (' + m['cpu_id'] + ')' if m.get('cpu_id') else ''}, {m['cores']} cores visible, {m['memory']} memory; {m['os']}")
 out(f"- ISA: {flags}")
 out(f"- .NET SDK {m['dotnet']}; TorchSharp {m['TorchSharp']}; ONNX Runtime {m['Microsoft.ML.OnnxRuntime']}; ML.NET {m['Microsoft.ML']}; "
     f"DnnImageFeaturizer.ResNet18 {m['Microsoft.ML.DnnImageFeaturizer.ResNet18']}; PyTorch/torchvision {m['pytorch']} (Debian)")

@@ -193,6 +193,9 @@ def machine():
     info = {}
     cpuinfo = open("/proc/cpuinfo").read()
     info["cpu"] = re.search(r"model name\s*:\s*(.*)", cpuinfo).group(1)
+    # VMs name every AMD generation "AMD EPYC": family/model/stepping tell the machines of two sessions apart.
+    info["cpu_id"] = ", ".join(f"{field} {m.group(1)}" for field in ["family", "model", "stepping"]
+                               if (m := re.search(rf"^(?:cpu )?{field}\s*:\s*(\S+)", cpuinfo, re.M)))
     flags = set(re.search(r"flags\s*:\s*(.*)", cpuinfo).group(1).split())
     info["flags"] = {f: f in flags for f in ["avx2", "fma", "avx512f", "avx512_vnni", "avx_vnni", "avx512_bf16", "amx_tile", "amx_int8"]}
     info["cores"] = os.cpu_count()

@@ -42,7 +42,8 @@ out("")
 out("## Machine")
 out("")
 flags = ", ".join(f"{k} {'yes' if v else 'no'}" for k, v in m["flags"].items())
-out(f"- CPU: {m['cpu']}{' (' + m['cpu_id'] + ')' if m.get('cpu_id') else ''}, {m['cores']} cores visible, {m['memory']} memory; {m['os']}")
+cpu = m['cpu'] + (f" ({m['cpu_id']})" if m.get("cpu_id") else "")
+out(f"- CPU: {cpu}, {m['cores']} cores visible, {m['memory']} memory; {m['os']}")
 out(f"- ISA: {flags}")
 out(f"- .NET SDK {m['dotnet']}; TorchSharp {m['TorchSharp']}; ONNX Runtime {m['Microsoft.ML.OnnxRuntime']}; ML.NET {m['Microsoft.ML']}; "
     f"DnnImageFeaturizer.ResNet18 {m['Microsoft.ML.DnnImageFeaturizer.ResNet18']}; PyTorch/torchvision {m['pytorch']} (Debian)")
@@ -191,7 +192,7 @@ try:
         err = [[v["median"] - v["min"] for _, v in items], [v["max"] - v["median"] for _, v in items]]
         ax.barh(labels, med_, xerr=err, color="#4c72b0")
         ax.set_xlabel("images/s (median, min–max)")
-        ax.set_title(f"{group} — {m['cpu']}, {m['cores']} cores")
+        ax.set_title(f"{group}\n{cpu}, {m['cores']} cores", fontsize=10)
         ax.invert_yaxis()
         fig.tight_layout()
         path = f"charts/{group}.png"

@@ -160,7 +160,7 @@ internal sealed class BatchScoringDataView : IDataView
                 rows++;
             }
             if (rows > 0)
-                results = parent.scorer.Run(pixels.AsSpan(0, rows * length), rows);
+                results = parent.scorer.RunBatch(pixels.AsSpan(0, rows * length), rows);
         }
 
         private void ReadRow(int length)

@@ -99,7 +99,7 @@ internal sealed class EngineScoringTransformer : ITransformer, IDisposable
     /// a view through one cursor per core (its parallel cursor sets), so batches of several cursors arrive at once; each
     /// already runs on every core (ONNX Runtime's intra-op threads), and two at once left those threads spin-waiting on
     /// each other (12 % of the CPU time in <c>perf</c>). One at a time, the other cursors go on decoding their next rows
-    /// meanwhile: fp32 over 500 JPEGs on a 2-core AMD EPYC (Zen 4), 47.5–49.3 → 55.9–56.6 img/s. A
+    /// meanwhile: fp32 over 500 JPEGs on a 2-core AMD EPYC (Zen 4), 47.5–49.3 → 55.5–56.6 img/s (docs/mlnet.md). A
     /// <c>PredictionEngine</c>'s rows (<see cref="Run"/>) are not serialised: callers on several threads share the cores.
     /// </summary>
     public Training.Engines.EngineOutput RunBatch(ReadOnlySpan<float> input, int rows)

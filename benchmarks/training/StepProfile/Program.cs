@@ -3,9 +3,12 @@
 // paying page faults for its temporaries (Native/GlibcMallocTuning.cs).
 //
 // usage: dotnet run -c Release --project benchmarks/training/StepProfile -- [DATA] [--epochs N] [--optimizer-only]
+//        [--loader-only] [--alternate-prebuilt]
 //   DATA defaults to fashion-mnist:data/fashion-mnist-small (run from the repository root); 80 % goes to validation
 //   as in the suite's train32 workloads, so an epoch is 16 steps. --optimizer-only times opt.step() alone on one
-//   batch's gradients (10 calls, three rounds).
+//   batch's gradients (10 calls, three rounds). --alternate-prebuilt builds every second epoch's batches before its
+//   clock starts, so the loader's threads do nothing during those steps: alternating within one process compares the
+//   two on the same minute of this drifting VM.
 using System.Diagnostics;
 using ResNet.Training.Data;
 using ResNet.Training.Model;
@@ -49,13 +52,16 @@ if (args.Contains("--loader-only"))
 }
 
 var loader = new DataLoader(source.Train, 128, train: true, seed: 1, workers: 2);
+bool alternatePrebuilt = args.Contains("--alternate-prebuilt");
 for (int epoch = 0; epoch < epochs; epoch++)
 {
+    bool prebuilt = alternatePrebuilt && epoch % 2 == 1;
+    IEnumerable<Batch> batches = prebuilt ? loader.Epoch(epoch).ToList() : loader.Epoch(epoch);
     double waiting = 0, forward = 0, backward = 0, step = 0;
     long images = 0;
     var epochClock = Stopwatch.StartNew();
     var waitClock = Stopwatch.StartNew();
-    foreach (var batch in loader.Epoch(epoch))
+    foreach (var batch in batches)
     {
         waiting += waitClock.Elapsed.TotalMilliseconds;
         var clock = Stopwatch.StartNew();
@@ -74,6 +80,6 @@ for (int epoch = 0; epoch < epochs; epoch++)
         waitClock.Restart();
     }
     double total = epochClock.Elapsed.TotalMilliseconds;
-    Console.WriteLine($"epoch {epoch + 1}: {images * 1000 / total:F0} img/s; ms per image: waiting for data {waiting / images:F3}, " +
+    Console.WriteLine($"epoch {epoch + 1}{(prebuilt ? " (batches built beforehand)" : "")}: {images * 1000 / total:F0} img/s; ms per image: waiting for data {waiting / images:F3}, " +
         $"forward+loss {forward / images:F3}, backward {backward / images:F3}, optimizer step {step / images:F3}, total {total / images:F3}");
 }

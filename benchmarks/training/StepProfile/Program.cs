@@ -3,12 +3,14 @@
 // paying page faults for its temporaries (Native/GlibcMallocTuning.cs).
 //
 // usage: dotnet run -c Release --project benchmarks/training/StepProfile -- [DATA] [--epochs N] [--optimizer-only]
-//        [--loader-only] [--alternate-prebuilt]
+//        [--loader-only] [--alternate-prebuilt] [--ops [--rounds N]]
 //   DATA defaults to fashion-mnist:data/fashion-mnist-small (run from the repository root); 80 % goes to validation
 //   as in the suite's train32 workloads, so an epoch is 16 steps. --optimizer-only times opt.step() alone on one
 //   batch's gradients (10 calls, three rounds). --alternate-prebuilt builds every second epoch's batches before its
 //   clock starts, so the loader's threads do nothing during those steps: alternating within one process compares the
-//   two on the same minute of this drifting VM.
+//   two on the same minute of this drifting VM. --ops times the step's kernels outside oneDNN (BatchNorm, ReLU, the
+//   residual add, the stem's max-pool), forward and backward, on their shapes in the network, summed per step;
+//   benchmarks/training/ops_torch.py is the same for PyTorch.
 using System.Diagnostics;
 using ResNet.Training.Data;
 using ResNet.Training.Model;
@@ -20,6 +22,13 @@ int epochs = epochsAt >= 0 ? int.Parse(args[epochsAt + 1]) : 3;
 string data = args.Where((a, i) => !a.StartsWith("--") && (epochsAt < 0 || i != epochsAt + 1)).FirstOrDefault() ?? "fashion-mnist:data/fashion-mnist-small";
 set_num_threads(2);
 manual_seed(1);
+if (args.Contains("--ops"))
+{
+    int roundsAt = Array.IndexOf(args, "--rounds");
+    NonConvolutionOps.Run(roundsAt >= 0 ? int.Parse(args[roundsAt + 1]) : 5);
+    return;
+}
+
 using var source = DataSource.ForTraining(data, 32, validationFraction: 0.8, seed: 1);
 using var model = ResNetModel.ResNet18(source.Train.ClassNames.Count);
 model.train();

@@ -17,7 +17,9 @@ using ResNet.Training.Weights;
 //                   ResNet18Featurizer's int8 form (calibrated on the first 128 images while fitting, not timed)
 //   latency         PredictionEngine<ImagePath, Features>.Predict of one image (batch 1), milliseconds per call
 //   latency-reloaded  the same on the model saved with mlContext.Model.Save and loaded back (what an app runs);
-//                   --session-threads T loads it with ONNX Runtime's intra-op threads set to T (0: its default)
+//                   --session-threads T loads it with ONNX Runtime's intra-op threads set to T (0: its default);
+//                   --concurrent K (both latency modes) calls Predict from K threads at once, each with its own
+//                   PredictionEngine over the one transformer (as a server's engine pool does), and also reports img/s
 //   network         ONNX Runtime on ready batches of --batch-size normalised 224² images (--onnx M, default our float export)
 //   network-raw     any ONNX file with one N×3×224×224 float input (e.g. DnnFeaturizeImage's ResNet18.onnx) in a plain
 //                   InferenceSession at --batch-size (a fixed batch dimension wins); --optimized-out F writes the graph
@@ -34,7 +36,7 @@ string Option(string name, string fallback)
 }
 if (args.Length == 0 || args[0].StartsWith("--"))
 {
-    Console.Error.WriteLine("usage: MLNetFeaturizer IMAGE_DIR [--count N] [--batch-size B] [--weights W.pt] [--rounds R] [--precision float32|int8] [--mode both|ours|dnn|latency|latency-reloaded|network|network-raw|profile|gemm] [--onnx M] [--optimized-out F] [--session-threads T]");
+    Console.Error.WriteLine("usage: MLNetFeaturizer IMAGE_DIR [--count N] [--batch-size B] [--weights W.pt] [--rounds R] [--precision float32|int8] [--mode both|ours|dnn|latency|latency-reloaded|network|network-raw|profile|gemm] [--onnx M] [--optimized-out F] [--session-threads T] [--concurrent K]");
     return 2;
 }
 int count = int.Parse(Option("--count", "1000")), batchSize = int.Parse(Option("--batch-size", "32")), rounds = int.Parse(Option("--rounds", "2"));
@@ -171,17 +173,35 @@ void Latency(bool reloaded)
         model = loader.Model.Load(zip, out _);
         File.Delete(zip);
     }
-    using var engine = ml.Model.CreatePredictionEngine<Row, FeaturesRow>(model);
-    engine.Predict(new Row { ImagePath = files[0] }); // warm-up: session creation, first-call allocations
-    var times = new List<double>();
-    foreach (var file in files.Take(Math.Max(rounds, 1) * 10))
+    int callers = int.Parse(Option("--concurrent", "1")), calls = Math.Max(rounds, 1) * 10;
+    // PredictionEngine is not thread-safe: one per caller, all over the one transformer and its ONNX Runtime session.
+    var engines = Enumerable.Range(0, callers).Select(_ => ml.Model.CreatePredictionEngine<Row, FeaturesRow>(model)).ToArray();
+    foreach (var engine in engines) engine.Predict(new Row { ImagePath = files[0] }); // warm-up: session creation, first-call allocations
+    var times = new List<double>[callers];
+    var wall = Stopwatch.StartNew();
+    var threadsCalling = Enumerable.Range(0, callers).Select(c => new Thread(() =>
     {
-        var clock = Stopwatch.StartNew();
-        engine.Predict(new Row { ImagePath = file });
-        times.Add(clock.Elapsed.TotalMilliseconds);
+        times[c] = new List<double>();
+        for (int i = 0; i < calls; i++)
+        {
+            var clock = Stopwatch.StartNew();
+            engines[c].Predict(new Row { ImagePath = files[(c * calls + i) % files.Length] });
+            times[c].Add(clock.Elapsed.TotalMilliseconds);
+        }
+    })).ToList();
+    threadsCalling.ForEach(t => t.Start());
+    threadsCalling.ForEach(t => t.Join());
+    double seconds = wall.Elapsed.TotalSeconds;
+    foreach (var engine in engines) engine.Dispose();
+    var all = times.SelectMany(t => t).Order().ToList();
+    string name = !reloaded ? "latency_batch1" : threads > 0 ? "latency_batch1_reloaded_threads" : "latency_batch1_reloaded";
+    if (callers == 1)
+    {
+        Result(name, all[all.Count / 2], "ms");
+        return;
     }
-    times.Sort();
-    Result(!reloaded ? "latency_batch1" : threads > 0 ? "latency_batch1_reloaded_threads" : "latency_batch1_reloaded", times[times.Count / 2], "ms");
+    Result($"{name}_callers{callers}", all[all.Count / 2], "ms");
+    Result($"{name}_callers{callers}_throughput", callers * calls / seconds, "img/s");
 }
 
 // The benchmark's weights exported as a float32 ONNX model (without preprocessing) to a temporary file.

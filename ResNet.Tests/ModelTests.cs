@@ -54,6 +54,31 @@ public class ModelTests
         Assert.Equal(new long[] { 2, 64, 8, 8 }, outputs[^1].shape);
     }
 
+    [Theory]
+    [InlineData(1L)] // torchvision's symmetric padding
+    [InlineData(0L)] // CNTK's explicit -inf padding comes before the pool
+    public void Stem_max_pool_gives_the_stock_kernels_values_and_gradients_bit_for_bit(long padding)
+    {
+        using var scope = NewDisposeScope();
+        manual_seed(3);
+        // After a ReLU about half the inputs are 0: windows with tied maxima, where the two kernels could pick differently.
+        var x = nn.functional.relu(randn([4, 64, 17, 16]));
+        var upstream = randn([4, 64, padding == 1 ? 9 : 8, padding == 1 ? 8 : 7]);
+        using var pool = new ChannelsLastMaxPool2d(3, stride: 2, padding: padding);
+        var stockInput = x.detach().requires_grad_();
+        var stock = nn.functional.max_pool2d(stockInput, [3, 3], [2, 2], [padding, padding]);
+        stock.backward([upstream]);
+        var oursInput = x.detach().requires_grad_();
+        var ours = pool.call(oursInput);
+        ours.backward([upstream]);
+        Assert.Equal(stock.shape, ours.shape);
+        Assert.True(ours.is_contiguous());
+        Assert.True(stock.equal(ours).all().item<bool>());
+        Assert.True(stockInput.grad!.equal(oursInput.grad!).all().item<bool>());
+        using (no_grad())
+            Assert.True(stock.equal(pool.call(x)).all().item<bool>());
+    }
+
     [Fact]
     public void Option_A_shortcut_subsamples_and_appends_zero_channels()
     {

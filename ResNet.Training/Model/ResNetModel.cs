@@ -15,7 +15,7 @@ public sealed class ResNetModel : nn.Module<Tensor, Tensor>
 {
     private readonly ConvNorm stem;
     private readonly ReLU relu;
-    private readonly MaxPool2d? maxpool;
+    private readonly ChannelsLastMaxPool2d? maxpool;
     private readonly Sequential[] stages;
     private readonly AdaptiveAvgPool2d avgpool;
     private readonly Linear fc;
@@ -48,7 +48,7 @@ public sealed class ResNetModel : nn.Module<Tensor, Tensor>
         register_module("relu", relu);
         if (imageNet)
         {
-            maxpool = nn.MaxPool2d(3, stride: 2, padding: StridedPadding.Symmetric(config.Padding, 3, 2));
+            maxpool = new ChannelsLastMaxPool2d(3, stride: 2, padding: StridedPadding.Symmetric(config.Padding, 3, 2));
             register_module("maxpool", maxpool);
         }
         stages = new Sequential[w.Length];

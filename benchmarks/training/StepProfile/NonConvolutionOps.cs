@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using ResNet.Training.Model;
 using static TorchSharp.torch;
 
 /// <summary>
@@ -25,9 +26,9 @@ internal static class NonConvolutionOps
             double batchNorm = BatchNorms.Sum(t => t.Count * Time(BatchNorm(t.C, t.S)));
             double relu = Relus.Sum(t => t.Count * (Time(Relu(t.C, t.S)) - copy[(t.C, t.S)]));
             double add = Adds.Sum(t => t.Count * (Time(Add(t.C, t.S)) - copy[(t.C, t.S)]));
-            double maxPool = Time(MaxPool());
+            double maxPool = Time(MaxPool()), modelMaxPool = Time(ModelMaxPool());
             Console.WriteLine($"round {round + 1} (ms per step, forward + backward): batchnorm {batchNorm:F1}, relu {relu:F1}, " +
-                $"add {add:F1}, maxpool {maxPool:F1}, total {batchNorm + relu + add + maxPool:F1}");
+                $"add {add:F1}, maxpool {maxPool:F1} (the model's channels-last one {modelMaxPool:F1}), total with the model's {batchNorm + relu + add + modelMaxPool:F1}");
         }
     }
 
@@ -57,6 +58,14 @@ internal static class NonConvolutionOps
     {
         var (x, g) = (Input(64, 16), randn([N, 64, 8, 8]));
         return () => nn.functional.max_pool2d(x, 3, 2, 1).backward([g]);
+    }
+
+    /// <summary>The model's max-pool (<see cref="ChannelsLastMaxPool2d"/>); <see cref="MaxPool"/> is libtorch's own.</summary>
+    private static Action ModelMaxPool()
+    {
+        var (x, g) = (Input(64, 16), randn([N, 64, 8, 8]));
+        var pool = new ChannelsLastMaxPool2d(3, 2, 1);
+        return () => pool.call(x).backward([g]);
     }
 
     private static Action CopyOnly(int c, int s)

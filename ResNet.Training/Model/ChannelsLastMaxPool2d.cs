@@ -13,10 +13,16 @@ namespace ResNet.Training.Model;
 /// channels-last copy, its output copied back to NCHW, took 2.2–2.8 ms, and the backward as a scatter-add of the
 /// gradient by the saved indices 0.4–0.5 ms (<c>benchmarks/training/StepProfile -- --ops</c> times it beside the stock
 /// kernel). Ties pick the same element in both kernels (the first in the window), so values, indices and gradients are
-/// identical (<c>ModelTests</c>). Other devices keep the stock module's kernel.
+/// identical (<c>ModelTests</c>). Other devices keep the stock module's kernel, and so do inputs over
+/// <see cref="LargestCopiedInputBytes"/>: at 224² with batch 32 (103 MB in) the copies raised the training's peak RSS by
+/// 80–110 MiB and its speed did not change (three rounds of both versions at once, one pinned thread each), since
+/// there the convolutions dwarf the pool.
 /// </remarks>
 internal sealed class ChannelsLastMaxPool2d : nn.Module<Tensor, Tensor>
 {
+    /// <summary>The largest input (bytes) pooled through a channels-last copy; 32² inputs with batch 128 are 8.4 MB.</summary>
+    internal const long LargestCopiedInputBytes = 32L << 20;
+
     private readonly long[] kernel, stride, padding;
 
     public ChannelsLastMaxPool2d(long kernelSize, long stride, long padding) : base("MaxPool2d")
@@ -28,7 +34,8 @@ internal sealed class ChannelsLastMaxPool2d : nn.Module<Tensor, Tensor>
 
     public override Tensor forward(Tensor x)
     {
-        if (x.device_type != DeviceType.CPU || x.ndim != 4) return nn.functional.max_pool2d(x, kernel, stride, padding);
+        if (x.device_type != DeviceType.CPU || x.ndim != 4 || x.numel() * x.element_size() > LargestCopiedInputBytes)
+            return nn.functional.max_pool2d(x, kernel, stride, padding);
         if (!x.requires_grad || !is_grad_enabled())
         {
             using var scope = NewDisposeScope();

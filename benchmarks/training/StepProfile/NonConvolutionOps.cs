@@ -26,7 +26,8 @@ internal static class NonConvolutionOps
             double batchNorm = BatchNorms.Sum(t => t.Count * Time(BatchNorm(t.C, t.S)));
             double relu = Relus.Sum(t => t.Count * (Time(Relu(t.C, t.S)) - copy[(t.C, t.S)]));
             double add = Adds.Sum(t => t.Count * (Time(Add(t.C, t.S)) - copy[(t.C, t.S)]));
-            double maxPool = Time(MaxPool()), modelMaxPool = Time(ModelMaxPool());
+            double maxPool = Time(MaxPool(x => nn.functional.max_pool2d(x, 3, 2, 1)));
+            double modelMaxPool = Time(MaxPool(new ChannelsLastMaxPool2d(3, 2, 1).call));
             Console.WriteLine($"round {round + 1} (ms per step, forward + backward): batchnorm {batchNorm:F1}, relu {relu:F1}, " +
                 $"add {add:F1}, maxpool {maxPool:F1} (the model's channels-last one {modelMaxPool:F1}), total with the model's {batchNorm + relu + add + modelMaxPool:F1}");
         }
@@ -54,18 +55,11 @@ internal static class NonConvolutionOps
         return () => (x * 1).add_(y).backward([g]);
     }
 
-    private static Action MaxPool()
+    /// <summary>The stem's 3×3, stride-2 max-pool through <paramref name="pool"/>: libtorch's own, or the model's <see cref="ChannelsLastMaxPool2d"/>.</summary>
+    private static Action MaxPool(Func<Tensor, Tensor> pool)
     {
         var (x, g) = (Input(64, 16), randn([N, 64, 8, 8]));
-        return () => nn.functional.max_pool2d(x, 3, 2, 1).backward([g]);
-    }
-
-    /// <summary>The model's max-pool (<see cref="ChannelsLastMaxPool2d"/>); <see cref="MaxPool"/> is libtorch's own.</summary>
-    private static Action ModelMaxPool()
-    {
-        var (x, g) = (Input(64, 16), randn([N, 64, 8, 8]));
-        var pool = new ChannelsLastMaxPool2d(3, 2, 1);
-        return () => pool.call(x).backward([g]);
+        return () => pool(x).backward([g]);
     }
 
     private static Action CopyOnly(int c, int s)

@@ -9,7 +9,8 @@ namespace ResNet.Training.Model;
 /// </summary>
 /// <remarks>
 /// libtorch 2.10's max-pool over NCHW tensors is scalar code: at 32² with batch 128 (128×64×16×16 in) its forward took
-/// 9.3–9.9 ms of a 230 ms training step on a 2-core AMD EPYC (Zen 4), PyTorch 1.13's about 7. The same pooling over a
+/// 9.3–9.9 ms of a 230 ms training step on a 2-core AMD EPYC (Zen 4); PyTorch 1.13's forward and backward together took
+/// 8.1–10.5 ms there (<c>benchmarks/training/ops_torch.py</c>). The same pooling over a
 /// channels-last copy, its output copied back to NCHW, took 2.2–2.8 ms, and the backward as a scatter-add of the
 /// gradient by the saved indices 0.4–0.5 ms (<c>benchmarks/training/StepProfile -- --ops</c> times it beside the stock
 /// kernel). Ties pick the same element in both kernels (the first in the window), so values, indices and gradients are

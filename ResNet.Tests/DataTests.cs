@@ -146,6 +146,51 @@ public class DataTests : IDisposable
     }
 
     [Fact]
+    public void Reused_input_arrays_give_the_batches_of_fresh_ones()
+    {
+        // 44 samples in batches of 8: five full batches and a short one, whose array cannot take a full one's.
+        var data = Tiny(44, 4, 16, seed: 5);
+        foreach (int workers in new[] { 1, 3 })
+        {
+            var loader = new DataLoader(data, 8, train: true, seed: 2, workers);
+            var fresh = loader.Epoch(1).Select(b => b.Inputs).ToArray();
+            var reusedContents = new List<float[]>();
+            var arrays = new HashSet<float[]>(ReferenceEqualityComparer.Instance);
+            foreach (var batch in loader.Epoch(1, reuseInputs: true))
+            {
+                reusedContents.Add(batch.Inputs.ToArray());
+                arrays.Add(batch.Inputs);
+            }
+            Assert.Equal(fresh, reusedContents);
+            // The short batch needs its own array; the five full ones share at most one per worker and one in use.
+            Assert.InRange(arrays.Count, 2, workers + 2);
+        }
+    }
+
+    [Fact]
+    public void A_batchs_input_tensor_is_its_array_without_a_copy()
+    {
+        var batch = new Batch(0, Enumerable.Range(0, 2 * 3 * 2 * 2).Select(i => (float)i).ToArray(), [0, 1], [4, 5], 2);
+        using var x = batch.InputTensor([3, 2, 2]);
+        Assert.Equal(new long[] { 2, 3, 2, 2 }, x.shape);
+        Assert.Equal(batch.Inputs, x.data<float>().ToArray());
+        batch.Inputs[5] = -1;
+        Assert.Equal(-1f, x[0, 1, 0, 1].item<float>());
+    }
+
+    [Fact]
+    public void Random_resized_crop_of_a_uniform_image_keeps_its_colour()
+    {
+        var rgb = new byte[40 * 30 * 3];
+        for (int i = 0; i < rgb.Length; i += 3) (rgb[i], rgb[i + 1], rgb[i + 2]) = ((byte)10, (byte)200, (byte)77);
+        var planes = new float[3 * 24 * 24];
+        new Augmentation { Crop = CropKind.RandomResizedCrop }.RandomResizedCrop(new RgbImage(40, 30, rgb), 24, new Random(4), planes);
+        Assert.All(planes[..576], v => Assert.Equal(10f, v));
+        Assert.All(planes[576..1152], v => Assert.Equal(200f, v));
+        Assert.All(planes[1152..], v => Assert.Equal(77f, v));
+    }
+
+    [Fact]
     public void Random_resized_crop_is_deterministic_and_stays_inside_the_image()
     {
         string file = Directory.EnumerateFiles(Path.Combine(TestPaths.Imagenette, "train"), "*", SearchOption.AllDirectories).First();

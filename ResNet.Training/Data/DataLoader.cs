@@ -1,3 +1,5 @@
+using System.Collections.Concurrent;
+
 namespace ResNet.Training.Data;
 
 /// <summary>
@@ -8,6 +10,8 @@ namespace ResNet.Training.Data;
 public sealed class DataLoader
 {
     private readonly IDataset dataset;
+    /// <summary>Input arrays of batches done with (see <see cref="Epoch"/>'s reuseInputs), for later batches of the same length.</summary>
+    private readonly ConcurrentBag<float[]> spareInputs = new();
 
     /// <summary>Creates a loader of batches of <paramref name="batchSize"/>.</summary>
     /// <param name="dataset">The samples.</param>
@@ -42,7 +46,19 @@ public sealed class DataLoader
     /// out of their batch (the dataset records them); in training a batch left with fewer than two samples is dropped,
     /// since BatchNorm cannot normalise one sample.
     /// </summary>
-    public IEnumerable<Batch> Epoch(int epoch, int startBatch = 0, CancellationToken cancellation = default)
+    /// <param name="epoch">The epoch (0-based): its order and augmentation.</param>
+    /// <param name="startBatch">The first batch to yield (a resumed epoch).</param>
+    /// <param name="cancellation">Stops the workers.</param>
+    /// <param name="reuseInputs">
+    /// Reuse a batch's input array for a later batch once the next batch is asked for; for a caller that uses each
+    /// batch only inside its loop body and disposes the tensors over it there.
+    /// </param>
+    /// <remarks>
+    /// A batch's inputs are one large managed array (19 MiB at 224², batch 32), which only the large-object heap's rare
+    /// collections free. Without reuse, measured on a 2-core AMD EPYC (<c>resnet train</c> on imagenette-small at 224²,
+    /// 16 steps), the process's committed managed memory grew from 49 to 165–306 MiB within the epoch.
+    /// </remarks>
+    public IEnumerable<Batch> Epoch(int epoch, int startBatch = 0, CancellationToken cancellation = default, bool reuseInputs = false)
     {
         var order = Train ? SampleRandom.Permutation(dataset.Count, Seed, epoch) : Enumerable.Range(0, dataset.Count).ToArray();
         var pending = new Queue<Task<Batch>>();
@@ -57,14 +73,29 @@ public sealed class DataLoader
             if (pending.Count == 0) yield break;
             var batch = pending.Dequeue().GetAwaiter().GetResult();
             if (batch.Count >= (Train ? 2 : 1)) yield return batch;
+            // Up to the workers' batches in flight and the one in use; more would only hold memory.
+            if (reuseInputs && spareInputs.Count <= Workers) spareInputs.Add(batch.Inputs);
         }
+    }
+
+    private float[] InputArray(int length)
+    {
+        while (spareInputs.TryTake(out var spare))
+        {
+            if (spare.Length != length) continue;
+            // A reused array holds the last batch; the datasets write every value, but a sample's slot must not
+            // depend on what the batch before it held.
+            Array.Clear(spare);
+            return spare;
+        }
+        return new float[length];
     }
 
     private Batch Build(int[] order, int b, int epoch)
     {
         int first = b * BatchSize, count = Math.Min(BatchSize, order.Length - first);
         int length = (int)dataset.SampleShape.Aggregate(1L, (a, b) => a * b), size = dataset.Preprocessing.Crop;
-        var inputs = new float[count * length];
+        var inputs = InputArray(count * length);
         var labels = new List<long>(count);
         var indices = new List<int>(count);
         for (int i = 0; i < count; i++)

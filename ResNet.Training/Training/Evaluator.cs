@@ -21,12 +21,12 @@ public static class Evaluator
         try
         {
             var loader = new DataLoader(dataset, batchSize, train: false, workers: workers);
-            foreach (var batch in loader.Epoch(0, cancellation: cancellation))
+            foreach (var batch in loader.Epoch(0, cancellation: cancellation, reuseInputs: true))
             {
                 cancellation.ThrowIfCancellationRequested();
                 using var scope = NewDisposeScope();
                 using var noGrad = no_grad();
-                var x = tensor(batch.Inputs, [batch.Count, .. dataset.SampleShape]).to(device);
+                var x = batch.InputTensor(dataset.SampleShape).to(device);
                 var y = tensor(batch.Labels).to(device);
                 var logits = cat(ResNetModel.InferenceChunks(x).Select(model.forward).ToList(), 0);
                 lossSum += nn.functional.cross_entropy(logits, y, reduction: nn.Reduction.Sum).item<float>();

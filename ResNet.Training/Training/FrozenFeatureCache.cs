@@ -67,12 +67,12 @@ public sealed class FrozenFeatureCache : IDataset
         try
         {
             var loader = new DataLoader(source, batchSize, train: false, workers: workers);
-            foreach (var batch in loader.Epoch(0, cancellation: cancellation))
+            foreach (var batch in loader.Epoch(0, cancellation: cancellation, reuseInputs: true))
             {
                 cancellation.ThrowIfCancellationRequested();
                 using var scope = NewDisposeScope();
                 using var noGrad = no_grad();
-                var inputs = tensor(batch.Inputs, [batch.Count, .. source.SampleShape]).to(device);
+                var inputs = batch.InputTensor(source.SampleShape).to(device);
                 foreach (var chunk in ResNetModel.InferenceChunks(inputs))
                 {
                     var own = model.StageOutput(chunk, stage);

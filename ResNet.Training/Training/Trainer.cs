@@ -132,7 +132,7 @@ public sealed class Trainer(TrainingOptions options, Device? device = null)
         // The rate of the last step taken: what the epoch reports when resumed after its last batch.
         tally.LearningRate = run.Schedule.At(Math.Max(0, state.GlobalStep - 1), run.TotalSteps);
 
-        foreach (var batch in run.Loader.Epoch(epoch, startBatch))
+        foreach (var batch in run.Loader.Epoch(epoch, startBatch, reuseInputs: true))
         {
             tally.LearningRate = run.Schedule.At(run.State.GlobalStep, run.TotalSteps);
             foreach (var group in run.Optimizer.ParamGroups) group.LearningRate = tally.LearningRate;
@@ -163,7 +163,7 @@ public sealed class Trainer(TrainingOptions options, Device? device = null)
     private (double Loss, long Correct) TrainStep(ResNetModel model, OptimizerHelper optimizer, Batch batch, long[] sampleShape)
     {
         using var scope = NewDisposeScope();
-        var x = tensor(batch.Inputs, [batch.Count, .. sampleShape]).to(device);
+        var x = batch.InputTensor(sampleShape).to(device);
         var y = tensor(batch.Labels).to(device);
         var logits = model.forward(x);
         var loss = nn.functional.cross_entropy(logits, y, label_smoothing: Options.LabelSmoothing);

@@ -31,6 +31,9 @@ internal static class GlibcMallocTuning
     [DllImport("libc", EntryPoint = "mallopt")]
     private static extern int Mallopt(int parameter, int value);
 
+    [DllImport("libc", EntryPoint = "malloc_trim")]
+    private static extern int MallocTrim(nuint pad);
+
     /// <summary>Whether <see cref="Apply"/> changed malloc's settings in this process.</summary>
     public static bool Applied { get; private set; }
 
@@ -47,6 +50,23 @@ internal static class GlibcMallocTuning
         {
             // Not glibc (musl has no mallopt): nothing to tune.
         }
+    }
+
+    /// <summary>
+    /// Hands the free memory inside malloc's heaps back to the system (glibc's <c>malloc_trim</c>), where
+    /// <see cref="Apply"/> raised the thresholds; for the end of a phase whose temporaries the next phase does not reuse.
+    /// </summary>
+    /// <remarks>
+    /// Between training steps the heap keeps the freed activations for the next step; what it keeps is free memory
+    /// scattered through the heap, which the trim threshold (it trims only the top) never returns. Measured on a 2-core
+    /// AMD EPYC (<c>resnet train</c> on imagenette-small at 224², batch 32): 185 MiB in use and 820–1,190 MiB free
+    /// after each step. Validation needs little of it, and its own allocations came on top: with a trim between the
+    /// two, validation's peak RSS was 886–1,079 MiB against 1,599–1,747 without (three alternated pairs), below the
+    /// training steps' instead of the process's peak.
+    /// </remarks>
+    public static void ReleaseFreeMemory()
+    {
+        if (Applied) MallocTrim(0);
     }
 
     /// <summary>Whether <paramref name="environment"/> configures glibc's malloc (then its settings win).</summary>

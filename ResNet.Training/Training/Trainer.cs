@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using ResNet.Training.Data;
 using ResNet.Training.Model;
+using ResNet.Training.Native;
 using ResNet.Training.Weights;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -57,6 +58,9 @@ public sealed class Trainer(TrainingOptions options, Device? device = null)
         {
             var tally = TrainEpoch(run, epoch);
             if (tally is null) return Interrupt(run);
+            // The steps' freed activations stay in malloc's heap, and validation's allocations would come on top of
+            // them; the next epoch's first step faults the pages back in, once.
+            GlibcMallocTuning.ReleaseFreeMemory();
             var (validated, cancelled) = Validate(run, tally);
             if (cancelled)
             {

@@ -90,7 +90,7 @@ workload("train32_pytorch", "train32", PY + ["benchmarks/training/train_bench_to
          "PyTorch 1.13, 32², batch 128", F32 * TRAIN, parse=r"epoch 2/2: loss \S+ ([\d.]+) img/s")
 workload("train224_torchsharp", "train224", RESNET + ["train", "--data", a.images, "--epochs", "1", "--batch-size", "32", "--val-split", "0.6", "--threads", "2", "--output", os.path.join(a.work, "t224")],
          "ours (TorchSharp), 224², batch 32", F224 * TRAIN, parse=r"epoch 1/1  train loss .* ([\d.]+) img/s")
-workload("train224_pytorch", "train224", PY + ["benchmarks/training/train_bench_torch.py", "imagenette", a.images, "--epochs", "1", "--limit", "200"],
+workload("train224_pytorch", "train224", PY + ["benchmarks/training/train_bench_torch.py", "imagenette", a.images, "--epochs", "1"],
          "PyTorch 1.13, 224², batch 32", F224 * TRAIN, parse=r"training img/s: ([\d.]+)")
 workload("profile", "profile", BENCH + [val, "--mode", "profile", "--count", str(a.count)], "featurizer stages (ms per image)")
 if a.main_job:

@@ -61,8 +61,8 @@ internal static class GlibcMallocTuning
     /// scattered through the heap, which the trim threshold (it trims only the top) never returns. Measured on a 2-core
     /// AMD EPYC (<c>resnet train</c> on imagenette-small at 224², batch 32): 185 MiB in use and 820–1,190 MiB free
     /// after each step. Validation needs little of it, and its own allocations came on top: with a trim between the
-    /// two, validation's peak RSS was 886–1,079 MiB against 1,599–1,747 without (three alternated pairs), below the
-    /// training steps' instead of the process's peak.
+    /// two, validation's peak RSS was 886–1,079 MiB against 1,599–1,747 without (three alternated pairs), now well
+    /// below the steps' peak, which it had exceeded in two of the three runs without.
     /// </remarks>
     public static void ReleaseFreeMemory()
     {

@@ -37,7 +37,7 @@ using var optimizer = new HeldScalarSgd(model.parameters(), lr: 0.01, momentum: 
 if (args.Contains("--optimizer-only"))
 {
     var batch = new DataLoader(source.Train, 128, train: true, seed: 1).Epoch(0).First();
-    nn.functional.cross_entropy(model.forward(tensor(batch.Inputs, [batch.Count, 3, 32, 32])), tensor(batch.Labels)).backward();
+    nn.functional.cross_entropy(model.forward(batch.InputTensor([3, 32, 32])), tensor(batch.Labels)).backward();
     for (int round = 0; round < 3; round++)
     {
         var clock = Stopwatch.StartNew();
@@ -75,7 +75,7 @@ for (int epoch = 0; epoch < epochs; epoch++)
         waiting += waitClock.Elapsed.TotalMilliseconds;
         var clock = Stopwatch.StartNew();
         using var scope = NewDisposeScope();
-        var loss = nn.functional.cross_entropy(model.forward(tensor(batch.Inputs, [batch.Count, 3, 32, 32])), tensor(batch.Labels), label_smoothing: 0.1);
+        var loss = nn.functional.cross_entropy(model.forward(batch.InputTensor([3, 32, 32])), tensor(batch.Labels), label_smoothing: 0.1);
         loss.item<float>();
         double forwardEnd = clock.Elapsed.TotalMilliseconds;
         optimizer.zero_grad();

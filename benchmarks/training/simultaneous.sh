@@ -2,17 +2,37 @@
 # 32² training, ours and PyTorch 1.13 at the same time, one thread each on a core of its own (cores swapped every
 # round), so that this VM's drift, which moves its speed by up to 20 % within minutes, hits both alike: a ratio that
 # sequential runs cannot resolve below about 10 %. Both run the suite's train32 commands with one thread (ours also with
-# one loader worker, on the same core) and report epoch 2 of 2. Needs 2 cores.
-#   benchmarks/training/simultaneous.sh [ROUNDS]    (default 4; about 45 s a round)
+# one loader worker, on the same core) and report epoch 2 of 2. Needs 2 cores. With --step, the training step alone
+# instead of the programs: StepProfile against train_bench_torch.py --profile, three epochs, epochs 2 and 3 each a ratio.
+#   benchmarks/training/simultaneous.sh [ROUNDS] [--step]    (default 4; about 45 s a round, 20 s with --step)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 rounds=${1:-4}
+step=$([ "${2:-}" = --step ] && echo 1 || echo 0)
 dotnet build ResNet.Cli -c Release -v q -nologo >/dev/null
+dotnet build benchmarks/training/StepProfile -c Release -v q -nologo >/dev/null
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
 ratios=()
 for ((r = 1; r <= rounds; r++)); do
   ours_core=$(( (r + 1) % 2 )); torch_core=$(( r % 2 ))
+  if [ "$step" = 1 ]; then
+    taskset -c "$ours_core" dotnet benchmarks/training/StepProfile/bin/Release/net10.0/StepProfile.dll --epochs 3 --threads 1 \
+      > "$out/ours.txt" 2>&1 &
+    ours_pid=$!
+    taskset -c "$torch_core" /usr/bin/python3 benchmarks/training/train_bench_torch.py fashion data/fashion-mnist-small \
+      --epochs 3 --val 0.8 --profile --threads 1 > "$out/torch.txt" 2>&1 &
+    torch_pid=$!
+    wait "$ours_pid" "$torch_pid"
+    for e in 2 3; do
+      ours=$(grep -oE "^epoch $e: [0-9.]+ img/s" "$out/ours.txt" | grep -oE "[0-9.]+ img/s" | cut -d' ' -f1)
+      torch=$(grep -oE "epoch $e/3: loss \S+ [0-9.]+ img/s" "$out/torch.txt" | grep -oE "[0-9.]+ img/s" | cut -d' ' -f1)
+      ratio=$(python3 -c "print(f'{$ours / $torch:.3f}')")
+      ratios+=("$ratio")
+      echo "round $r, epoch $e: ours' step (core $ours_core) $ours img/s, PyTorch's (core $torch_core) $torch img/s, ratio $ratio"
+    done
+    continue
+  fi
   taskset -c "$ours_core" dotnet ResNet.Cli/bin/Release/net10.0/resnet.dll train --data fashion-mnist:data/fashion-mnist-small \
     --epochs 2 --val-split 0.5 --threads 1 --workers 1 --output "$out/run$r" > "$out/ours.txt" 2>&1 &
   ours_pid=$!
@@ -26,4 +46,5 @@ for ((r = 1; r <= rounds; r++)); do
   ratios+=("$ratio")
   echo "round $r: ours (core $ours_core) $ours img/s, PyTorch (core $torch_core) $torch img/s, ratio $ratio"
 done
-python3 -c "import statistics, sys; v = sorted(map(float, sys.argv[1:])); print(f'ours/PyTorch, one thread each, at the same time: median {statistics.median(v):.3f} ({v[0]:.3f}-{v[-1]:.3f}, {len(v)} rounds)')" "${ratios[@]}"
+label=$([ "$step" = 1 ] && echo "ours/PyTorch (the step alone)" || echo "ours/PyTorch")
+python3 -c "import statistics, sys; v = sorted(map(float, sys.argv[2:])); print(f'{sys.argv[1]}, one thread each, at the same time: median {statistics.median(v):.3f} ({v[0]:.3f}-{v[-1]:.3f}, {len(v)} ratios)')" "$label" "${ratios[@]}"

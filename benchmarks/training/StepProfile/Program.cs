@@ -2,8 +2,8 @@
 // 128, timed per phase; the PyTorch side is `train_bench_torch.py fashion … --profile`. Found with it: the SGD step
 // paying page faults for its temporaries (Native/GlibcMallocTuning.cs).
 //
-// usage: dotnet run -c Release --project benchmarks/training/StepProfile -- [DATA] [--epochs N] [--optimizer-only]
-//        [--loader-only] [--alternate-prebuilt] [--ops [--rounds N]]
+// usage: dotnet run -c Release --project benchmarks/training/StepProfile -- [DATA] [--epochs N] [--threads N (2)]
+//        [--optimizer-only] [--loader-only] [--alternate-prebuilt] [--ops [--rounds N]]
 //   DATA defaults to fashion-mnist:data/fashion-mnist-small (run from the repository root); 80 % goes to validation
 //   as in the suite's train32 workloads, so an epoch is 16 steps. --optimizer-only times opt.step() alone on one
 //   batch's gradients (10 calls, three rounds). --alternate-prebuilt builds every second epoch's batches before its
@@ -17,15 +17,17 @@ using ResNet.Training.Model;
 using ResNet.Training.Training;
 using static TorchSharp.torch;
 
-int epochsAt = Array.IndexOf(args, "--epochs");
-int epochs = epochsAt >= 0 ? int.Parse(args[epochsAt + 1]) : 3;
-string data = args.Where((a, i) => !a.StartsWith("--") && (epochsAt < 0 || i != epochsAt + 1)).FirstOrDefault() ?? "fashion-mnist:data/fashion-mnist-small";
-set_num_threads(2);
+// The position of an option's value, -1 when the option is absent.
+int ValueAt(string option) => Array.IndexOf(args, option) is var i and >= 0 ? i + 1 : -1;
+int epochsAt = ValueAt("--epochs"), threadsAt = ValueAt("--threads"), roundsAt = ValueAt("--rounds");
+int epochs = epochsAt > 0 ? int.Parse(args[epochsAt]) : 3;
+string data = args.Where((a, i) => !a.StartsWith("--") && i != epochsAt && i != threadsAt && i != roundsAt).FirstOrDefault()
+    ?? "fashion-mnist:data/fashion-mnist-small";
+set_num_threads(threadsAt > 0 ? int.Parse(args[threadsAt]) : 2);
 manual_seed(1);
 if (args.Contains("--ops"))
 {
-    int roundsAt = Array.IndexOf(args, "--rounds");
-    NonConvolutionOps.Run(roundsAt >= 0 ? int.Parse(args[roundsAt + 1]) : 5);
+    NonConvolutionOps.Run(roundsAt > 0 ? int.Parse(args[roundsAt]) : 5);
     return;
 }
 

@@ -15,15 +15,22 @@ public class OnnxExportTests(OnnxExportFixture f) : IClassFixture<OnnxExportFixt
 {
     private const float Tolerance = 1e-4f;
 
-    private static void AssertSameOutputs(EngineOutput expected, EngineOutput actual)
+    /// <summary>
+    /// The relative tolerance of the 16-block bottleneck net with random weights: float32 rounding, summed in two
+    /// libraries' different convolution orders, reached 1.1e-4 of its largest feature (3.8e-4 of 3.4) in one CI run of
+    /// 2026-12-06 and stayed under 1e-4 in the others; an export fault shows as differences of order 0.1.
+    /// </summary>
+    private const float DeepTolerance = 3e-4f;
+
+    private static void AssertSameOutputs(EngineOutput expected, EngineOutput actual, float tolerance = Tolerance)
     {
         Assert.Equal(expected.BatchSize, actual.BatchSize);
         float features = OnnxTestModels.MaxAbsDiff(expected.Features, actual.Features);
         float logits = OnnxTestModels.MaxAbsDiff(expected.Logits, actual.Logits);
         // 1e-4 absolute, or of the largest value where values exceed 1 (float32 rounding grows with magnitude: the
         // bottleneck nets' features reach tens).
-        float featureTolerance = Tolerance * Math.Max(1, expected.Features.Max(Math.Abs));
-        float logitTolerance = Tolerance * Math.Max(1, expected.Logits.Max(Math.Abs));
+        float featureTolerance = tolerance * Math.Max(1, expected.Features.Max(Math.Abs));
+        float logitTolerance = tolerance * Math.Max(1, expected.Logits.Max(Math.Abs));
         Assert.True(features <= featureTolerance && logits <= logitTolerance,
             $"max |Δ| features {features:g3} (tolerance {featureTolerance:g3}), logits {logits:g3} (tolerance {logitTolerance:g3})");
         // A model whose outputs were all near zero would pass trivially.
@@ -128,7 +135,7 @@ public class OnnxExportTests(OnnxExportFixture f) : IClassFixture<OnnxExportFixt
         string path = Path.Combine(f.Dir, $"family-{name}.onnx");
         OnnxExporter.Export(model, card, path, new OnnxExportOptions());
         using (var onnx = OnnxEngine.Open(path, DeviceChoice.Cpu))
-            AssertSameOutputs(Torch(model, card, input, 4), onnx.Run(input, 4));
+            AssertSameOutputs(Torch(model, card, input, 4), onnx.Run(input, 4), name == "resnet50" ? DeepTolerance : Tolerance);
         OnnxChecker.AssertValid(path);
     }
 

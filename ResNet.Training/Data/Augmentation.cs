@@ -89,14 +89,7 @@ public sealed record Augmentation
         using var source = new SKBitmap(new SKImageInfo(image.Width, image.Height, SKColorType.Rgba8888, SKAlphaType.Opaque));
         // Straight into the bitmap's pixels: a staging array would be 200 KB of large-object garbage per 224² sample.
         using (var pixmap = source.PeekPixels())
-        {
-            var rgba = pixmap.GetPixelSpan<byte>();
-            var rgb = image.Pixels;
-            for (int i = 0, j = 0; i < rgb.Length; i += 3, j += 4)
-            {
-                rgba[j] = rgb[i]; rgba[j + 1] = rgb[i + 1]; rgba[j + 2] = rgb[i + 2]; rgba[j + 3] = 255;
-            }
-        }
+            image.CopyToRgba(pixmap.GetPixelSpan<byte>());
         using var target = new SKBitmap(new SKImageInfo(size, size, SKColorType.Rgba8888, SKAlphaType.Opaque));
         using (var canvas = new SKCanvas(target))
         using (var paint = new SKPaint { FilterQuality = SKFilterQuality.High })

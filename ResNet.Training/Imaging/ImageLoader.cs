@@ -77,14 +77,7 @@ public sealed class ImageLoader : IDisposable
     public float[] Resize(RgbImage image)
     {
         var rgba = new byte[image.Width * image.Height * 4];
-        var rgb = image.Pixels;
-        for (int i = 0, j = 0; i < rgb.Length; i += 3, j += 4)
-        {
-            rgba[j] = rgb[i];
-            rgba[j + 1] = rgb[i + 1];
-            rgba[j + 2] = rgb[i + 2];
-            rgba[j + 3] = 255;
-        }
+        image.CopyToRgba(rgba);
         using var ml = MLImage.CreateFromPixels(image.Width, image.Height, MLPixelFormat.Rgba32, rgba);
         return Resize(ml, "image");
     }

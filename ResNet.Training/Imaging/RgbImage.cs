@@ -18,4 +18,15 @@ public sealed class RgbImage
     public int Height { get; }
     /// <summary>RGB bytes, row-major.</summary>
     public byte[] Pixels { get; }
+
+    /// <summary>Writes the pixels as opaque RGBA (alpha 255) into <paramref name="rgba"/>, width × height × 4 bytes.</summary>
+    public void CopyToRgba(Span<byte> rgba)
+    {
+        if (rgba.Length < Width * Height * 4)
+            throw new ArgumentException($"A {Width}×{Height} RGBA image needs {Width * Height * 4} bytes, not {rgba.Length}.");
+        for (int i = 0, j = 0; i < Pixels.Length; i += 3, j += 4)
+        {
+            rgba[j] = Pixels[i]; rgba[j + 1] = Pixels[i + 1]; rgba[j + 2] = Pixels[i + 2]; rgba[j + 3] = 255;
+        }
+    }
 }

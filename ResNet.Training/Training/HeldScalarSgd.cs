@@ -11,6 +11,8 @@ namespace ResNet.Training.Training;
 /// parameter and operation, and nothing keeps that object alive during the native call: a garbage collection in that
 /// moment lets its finalizer free the native scalar under libtorch, which then fails with "Unknown scalar type" (seen
 /// in <c>mul_</c> on the main job's own recipe, epoch 2) or crashes. See docs/reliability.md, "Long training runs".
+/// Once a parameter has its momentum buffer, a CPU float32 parameter is updated by <see cref="FusedSgdKernel"/> in one
+/// pass over its memory, with the same arithmetic (the same results to the last bit where libtorch vectorises).
 /// </summary>
 internal sealed class HeldScalarSgd : SGD
 {
@@ -29,11 +31,20 @@ internal sealed class HeldScalarSgd : SGD
         // Held until the end of the step: the point of this class.
         using Scalar momentumScalar = momentum, keep = 1 - options.dampening!.Value, decayScalar = decay,
             stepScalar = options.maximize!.Value ? lr : -lr;
+        var fused = new List<FusedSgdKernel.Slot>();
+        var fusedGrads = new List<Tensor>(); // alive until the kernel has run over their memory
         foreach (var param in group.Parameters)
         {
-            using var grad = param.grad;
+            var grad = param.grad;
             if (grad is null) continue;
             var state = (State)_state[param.Handle];
+            if (momentum != 0 && state.momentum_buffer is { } buffer && FusedSgdKernel.Applies(param, grad, buffer))
+            {
+                fusedGrads.Add(grad);
+                fused.Add(FusedSgdKernel.SlotOf(param, grad, buffer));
+                continue;
+            }
+            using var disposeGrad = grad;
             // Each temporary is freed as soon as it is used, as PyTorch's step frees them, rather than at the end of
             // the caller's dispose scope: the step then holds one parameter's temporaries, not two copies of the model.
             using var decayed = decay != 0 ? grad.add(param, decayScalar) : null;
@@ -41,6 +52,16 @@ internal sealed class HeldScalarSgd : SGD
             using var lookahead = momentum != 0 ? UpdateMomentum(state, direction, momentumScalar, keep, nesterov) : null;
             if (momentum != 0) direction = lookahead ?? state.momentum_buffer!;
             param.add_(direction, stepScalar);
+        }
+        try
+        {
+            // libtorch's scalars reach its float32 kernels as float32: the kernel takes them so.
+            FusedSgdKernel.Update(fused, (float)decay, (float)momentum, (float)(1 - options.dampening!.Value), nesterov,
+                (float)(options.maximize!.Value ? lr : -lr), get_num_threads());
+        }
+        finally
+        {
+            foreach (var grad in fusedGrads) grad.Dispose();
         }
     }, closure);
 

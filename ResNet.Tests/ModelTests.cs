@@ -79,6 +79,62 @@ public class ModelTests
             Assert.True(stock.equal(pool.call(x)).all().item<bool>());
     }
 
+    [Theory]
+    [InlineData(1L, 1L, 1L)] // layer4's 3×3 convolutions at 32² input: 1×1 maps, the centre tap only
+    [InlineData(1L, 1L, 2L)] // layer4's first convolution at 16² input
+    public void Maps_with_one_live_tap_per_side_get_the_full_kernels_results(long height, long width, long stride)
+    {
+        using var scope = NewDisposeScope();
+        manual_seed(4);
+        using var conv = nn.Conv2d(16, 32, 3, stride: stride, padding: 1, bias: true);
+        var x = randn(8, 16, height, width);
+        var fullInput = x.detach().requires_grad_();
+        var full = conv.call(fullInput);
+        var upstream = randn(full.shape);
+        full.backward([upstream]);
+        var (fullWeightGrad, fullBiasGrad) = (conv.weight!.grad!.clone(), conv.bias!.grad!.clone());
+        conv.zero_grad();
+        var trimmedInput = x.detach().requires_grad_();
+        var trimmed = PaddingOnlyTaps.Convolve(conv, trimmedInput);
+        Assert.NotNull(trimmed);
+        trimmed.backward([upstream]);
+        Assert.Equal(full.shape, trimmed.shape);
+        Assert.True(trimmed.allclose(full, rtol: 1e-5, atol: 1e-5), $"outputs differ by {(trimmed - full).abs().max().item<float>()}");
+        Assert.True(trimmedInput.grad!.allclose(fullInput.grad!, rtol: 1e-5, atol: 1e-5), "input gradients differ");
+        Assert.True(conv.weight.grad!.allclose(fullWeightGrad, rtol: 1e-5, atol: 1e-5), "weight gradients differ");
+        Assert.True(conv.bias.grad!.allclose(fullBiasGrad, rtol: 1e-5, atol: 1e-5), "bias gradients differ");
+        // The taps left out get exactly zero, as they do from the full kernel, whose inputs there are zero padding.
+        var leftOut = fullWeightGrad.eq(0);
+        Assert.True(leftOut.any().item<bool>(), "the case must have padding-only taps");
+        Assert.True(conv.weight.grad!.masked_select(leftOut).eq(0).all().item<bool>());
+    }
+
+    [Theory]
+    [InlineData(1L, 3L, 1L, 1L, 1L, 1L, 0L)]
+    [InlineData(2L, 3L, 2L, 1L, 1L, 2L, 0L)]
+    [InlineData(1L, 7L, 2L, 3L, 3L, 3L, 0L)]
+    public void Live_taps_are_those_that_meet_real_input(long size, long kernel, long stride, long padding, long first, long last, long trimmedPadding) =>
+        Assert.Equal((first, last, trimmedPadding), PaddingOnlyTaps.LiveTaps(size, kernel, stride, padding));
+
+    [Theory]
+    [InlineData(2L, 3L, 1L, 1L)] // layer3 at 32² input: every tap meets a pixel for some output
+    [InlineData(32L, 7L, 2L, 3L)] // the stem
+    [InlineData(7L, 3L, 1L, 1L)] // layer4 at 224²
+    [InlineData(4L, 1L, 2L, 0L)] // a 1×1 projection
+    public void Kernels_whose_taps_all_meet_real_input_are_left_whole(long size, long kernel, long stride, long padding) =>
+        Assert.Null(PaddingOnlyTaps.LiveTaps(size, kernel, stride, padding));
+
+    [Theory]
+    [InlineData(2L, 2L, 2L)] // layer4's first convolution at 32² input: 2×2 taps stay live, which was no faster
+    [InlineData(1L, 5L, 1L)] // a 1×5 map: three columns of taps stay live
+    [InlineData(7L, 7L, 1L)] // layer4 at 224² input: every tap meets real input
+    public void Maps_with_more_than_one_live_tap_per_side_use_the_whole_kernel(long height, long width, long stride)
+    {
+        using var conv = nn.Conv2d(4, 4, 3, stride: stride, padding: 1, bias: false);
+        using var x = randn(2, 4, height, width);
+        Assert.Null(PaddingOnlyTaps.Convolve(conv, x));
+    }
+
     [Fact]
     public void Option_A_shortcut_subsamples_and_appends_zero_channels()
     {

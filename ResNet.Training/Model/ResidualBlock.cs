@@ -19,9 +19,12 @@ internal sealed record ConvNorm(Conv2d Conv, TrackedBatchNorm2d Norm, long Strid
     /// <summary>Kernel side.</summary>
     public long Kernel => Conv.weight!.shape[^1];
 
-    /// <summary>BN(conv(pad(x))).</summary>
-    public Tensor Forward(Tensor x) =>
-        Norm.call(Conv.call(StridedPadding.Apply(x, StridedPadding.Explicit(Padding, Kernel, Stride))));
+    /// <summary>BN(conv(pad(x))); on maps smaller than the kernel, without the taps that only meet padding (<see cref="PaddingOnlyTaps"/>).</summary>
+    public Tensor Forward(Tensor x)
+    {
+        var input = StridedPadding.Apply(x, StridedPadding.Explicit(Padding, Kernel, Stride));
+        return Norm.call(PaddingOnlyTaps.Convolve(Conv, input) ?? Conv.call(input));
+    }
 }
 
 /// <summary>

@@ -3,14 +3,16 @@
 // paying page faults for its temporaries (Native/GlibcMallocTuning.cs).
 //
 // usage: dotnet run -c Release --project benchmarks/training/StepProfile -- [DATA] [--epochs N] [--threads N (2)]
-//        [--optimizer-only] [--loader-only] [--alternate-prebuilt] [--ops [--rounds N]]
+//        [--optimizer-only] [--loader-only] [--alternate-prebuilt] [--ops [--rounds N]] [--small-maps]
 //   DATA defaults to fashion-mnist:data/fashion-mnist-small (run from the repository root); 80 % goes to validation
 //   as in the suite's train32 workloads, so an epoch is 16 steps. --optimizer-only times opt.step() alone on one
 //   batch's gradients (10 calls, three rounds). --alternate-prebuilt builds every second epoch's batches before its
 //   clock starts, so the loader's threads do nothing during those steps: alternating within one process compares the
 //   two on the same minute of this drifting VM. --ops times the step's kernels outside oneDNN (BatchNorm, ReLU, the
 //   residual add, the stem's max-pool), forward and backward, on their shapes in the network, summed per step;
-//   benchmarks/training/ops_torch.py is the same for PyTorch.
+//   benchmarks/training/ops_torch.py is the same for PyTorch. --small-maps times layer4's convolutions at 32² input
+//   (1×1 maps; its first one on 2×2 maps, stride 2), forward and backward, with the full 3×3 kernel (the Conv2d
+//   module) and without the taps that only meet padding (Model/PaddingOnlyTaps.cs).
 using System.Diagnostics;
 using ResNet.Training.Data;
 using ResNet.Training.Model;
@@ -25,6 +27,30 @@ string data = args.Where((a, i) => !a.StartsWith("--") && i != epochsAt && i != 
     ?? "fashion-mnist:data/fashion-mnist-small";
 set_num_threads(threadsAt > 0 ? int.Parse(args[threadsAt]) : 2);
 manual_seed(1);
+if (args.Contains("--small-maps"))
+{
+    foreach (var (inChannels, side, stride) in new[] { (512L, 1L, 1L), (256L, 2L, 2L) })
+    {
+        using var conv = nn.Conv2d(inChannels, 512, 3, stride: stride, padding: 1, bias: false);
+        using var x = randn(128, inChannels, side, side).requires_grad_();
+        for (int round = 0; round < 3; round++)
+        {
+            double whole = 0, trimmed = 0;
+            for (int i = 0; i < 20; i++)
+            {
+                using var scope = NewDisposeScope();
+                var clock = Stopwatch.StartNew();
+                conv.call(x).sum().backward();
+                whole += clock.Elapsed.TotalMilliseconds;
+                clock.Restart();
+                PaddingOnlyTaps.Convolve(conv, x)!.sum().backward();
+                trimmed += clock.Elapsed.TotalMilliseconds;
+            }
+            Console.WriteLine($"{inChannels}→512 on {side}×{side}, stride {stride}, batch 128, forward and backward: full kernel {whole / 20:F2} ms, live taps only {trimmed / 20:F2} ms");
+        }
+    }
+    return;
+}
 if (args.Contains("--ops"))
 {
     NonConvolutionOps.Run(roundsAt > 0 ? int.Parse(args[roundsAt]) : 5);

@@ -1,6 +1,6 @@
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
-using System.Runtime.Intrinsics;
+using System.Numerics;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -67,32 +67,18 @@ internal static class FusedSgdKernel
     {
         float* p = (float*)paramAt, g = (float*)gradAt, b = (float*)bufferAt;
         int i = 0;
-        if (Vector512.IsHardwareAccelerated)
+        // One loop at the platform's vector width (memory bound: a wider vector does not change its speed).
+        if (Vector.IsHardwareAccelerated)
         {
-            Vector512<float> vDecay = Vector512.Create(decay), vMomentum = Vector512.Create(momentum), vKeep = Vector512.Create(keep), vStep = Vector512.Create(step);
-            for (; i <= length - Vector512<float>.Count; i += Vector512<float>.Count)
+            Vector<float> vDecay = new(decay), vMomentum = new(momentum), vKeep = new(keep), vStep = new(step);
+            for (; i <= length - Vector<float>.Count; i += Vector<float>.Count)
             {
-                var param = Vector512.Load(p + i);
-                var d = Vector512.FusedMultiplyAdd(param, vDecay, Vector512.Load(g + i));
-                var buffer = Vector512.FusedMultiplyAdd(d, vKeep, Vector512.Load(b + i) * vMomentum);
+                var param = Vector.Load(p + i);
+                var d = Vector.FusedMultiplyAdd(param, vDecay, Vector.Load(g + i));
+                var buffer = Vector.FusedMultiplyAdd(d, vKeep, Vector.Load(b + i) * vMomentum);
                 buffer.Store(b + i);
-                if (nesterov) d = Vector512.FusedMultiplyAdd(buffer, vMomentum, d);
-                else d = buffer;
-                Vector512.FusedMultiplyAdd(d, vStep, param).Store(p + i);
-            }
-        }
-        else if (Vector256.IsHardwareAccelerated)
-        {
-            Vector256<float> vDecay = Vector256.Create(decay), vMomentum = Vector256.Create(momentum), vKeep = Vector256.Create(keep), vStep = Vector256.Create(step);
-            for (; i <= length - Vector256<float>.Count; i += Vector256<float>.Count)
-            {
-                var param = Vector256.Load(p + i);
-                var d = Vector256.FusedMultiplyAdd(param, vDecay, Vector256.Load(g + i));
-                var buffer = Vector256.FusedMultiplyAdd(d, vKeep, Vector256.Load(b + i) * vMomentum);
-                buffer.Store(b + i);
-                if (nesterov) d = Vector256.FusedMultiplyAdd(buffer, vMomentum, d);
-                else d = buffer;
-                Vector256.FusedMultiplyAdd(d, vStep, param).Store(p + i);
+                d = nesterov ? Vector.FusedMultiplyAdd(buffer, vMomentum, d) : buffer;
+                Vector.FusedMultiplyAdd(d, vStep, param).Store(p + i);
             }
         }
         for (; i < length; i++)

@@ -9,18 +9,18 @@ namespace ResNet.Training.Model;
 /// that tap: the same function (the other taps add exact zeros and get zero gradients) with a fraction of the work.
 /// </summary>
 /// <remarks>
-/// At 32² input (the main job) the ImageNet stem leaves layer4 with 1×1 maps, where a 3×3
-/// convolution with padding 1 is a 1×1 convolution by its centre tap, yet libtorch's oneDNN kernels compute all nine
-/// taps. Measured on a 2-core AMD EPYC (Zen 4), 512 channels, batch 128, forward and backward, two threads
-/// (<c>benchmarks/training/StepProfile -- --small-maps</c>): 12.3–14.0 ms with the full kernel against 6.3–7.8 ms with
-/// the centre tap alone. Where more than one tap per side stays live there was nothing to win: layer4's first
-/// convolution (2×2 maps, stride 2, a 2×2 kernel left) took 10.1–10.6 ms against 9.5–10.9, so such convolutions keep
-/// the whole kernel; on 2×2 maps with stride 1 every tap meets real input. The training program at 32² (<c>resnet train
-/// --data fashion-mnist:data/fashion-mnist-small --epochs 2 --val-split 0.5 --threads 1 --workers 1</c>, builds with
-/// and without this at the same time, each pinned to a core of its own, cores swapped every round, six rounds):
-/// 1.00–1.16× the images per second (median 1.12×), and the main job ends at 0.884 (0.882 before). The results equal
-/// the full kernel's up to float32 summation order (<c>ModelTests</c>). A convolution computed here does not run its
-/// <see cref="Conv2d"/> module, so that module's own forward hooks do not fire for it.
+/// At 32² input (the main job) the ImageNet stem leaves layer4 with 1×1 maps, where a 3×3 convolution with padding 1 is
+/// a 1×1 convolution by its centre tap, yet libtorch's oneDNN kernels compute all nine taps. Measured on a 2-core AMD
+/// EPYC (Zen 4), 512 channels, batch 128, forward and backward, two threads (<c>benchmarks/training/StepProfile --
+/// --small-maps</c>): 12.3–14.0 ms with the full kernel against 6.3–7.8 ms with the centre tap alone. Where more than
+/// one tap per side stays live there was nothing to win: layer4's first convolution (2×2 maps, stride 2, a 2×2 kernel
+/// left) took 10.1–10.6 ms against 9.5–10.9, so such convolutions keep the whole kernel; on 2×2 maps with stride 1
+/// every tap meets real input. The training program at 32² (<c>resnet train --data
+/// fashion-mnist:data/fashion-mnist-small --epochs 2 --val-split 0.5 --threads 1 --workers 1</c>, builds with and
+/// without this at the same time, each pinned to a core of its own, cores swapped every round, six rounds): 1.00–1.16×
+/// the images per second (median 1.12×), and the main job ends at 0.884 (0.882 before). The results equal the full
+/// kernel's up to float32 summation order (<c>ModelTests</c>). A convolution computed here does not run its <see
+/// cref="Conv2d"/> module, so that module's own forward hooks do not fire for it.
 /// </remarks>
 internal static class PaddingOnlyTaps
 {

@@ -19,7 +19,7 @@ internal sealed record ConvNorm(Conv2d Conv, TrackedBatchNorm2d Norm, long Strid
     /// <summary>Kernel side.</summary>
     public long Kernel => Conv.weight!.shape[^1];
 
-    /// <summary>BN(conv(pad(x))); on maps smaller than the kernel, without the taps that only meet padding (<see cref="PaddingOnlyTaps"/>).</summary>
+    /// <summary>BN(conv(pad(x))); on maps where one kernel tap per side meets real input, by that tap alone (<see cref="PaddingOnlyTaps"/>).</summary>
     public Tensor Forward(Tensor x)
     {
         var input = StridedPadding.Apply(x, StridedPadding.Explicit(Padding, Kernel, Stride));

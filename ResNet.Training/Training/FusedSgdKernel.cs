@@ -16,9 +16,10 @@ namespace ResNet.Training.Training;
 /// <c>self.add(other, alpha)</c> is <c>fmadd(other, alpha, self)</c>), so the weights equal TorchSharp's SGD to the
 /// last bit (HeldScalarOptimizerTests). Why: each of libtorch's four operations is a pass over the whole model, and
 /// two of them write temporaries of its size. Measured on a 2-core AMD EPYC (Zen 4), ResNet18's 62 parameters (11.2 M
-/// values), two threads: 13–20 ms an optimiser step through libtorch's operations, 7–12 ms fused
-/// (<c>StepProfile -- --optimizer-only</c>); the training program at 32², batch 128, one thread each, six rounds at
-/// the same time on the two cores: 1.01–1.06× the images per second of the unfused program (median 1.026×).
+/// values), two threads (<c>StepProfile -- --optimizer-only</c>): 13–20 ms an optimiser step through libtorch's
+/// operations against 7–12 ms fused in alternated runs, 8.0–12.6 ms fused in a later pair; the training program at
+/// 32², batch 128, one thread each, six rounds at the same time on the two cores: 1.01–1.06× the images per second of
+/// the unfused program (median 1.026×).
 /// </remarks>
 internal static class FusedSgdKernel
 {

@@ -35,7 +35,7 @@ out("")
 out("Written by `benchmarks/run.sh` (see [README.md](README.md)); every number below comes from that one run, "
     f"started {m['started']}. Median of {max([v['runs'] for v in r.values()] or [0])} timed runs after one warm-up run, min–max in brackets; "
     "each run is its own process, so its peak RSS is its own; the process tree's peak adds what its child processes "
-    "held (PyTorch's DataLoader workers), each shared page counted once (PSS, sampled every 0.2 s). The workloads compared with each other ran interleaved, "
+    "held (PyTorch's DataLoader workers), each shared page counted once (PSS, sampled every 0.2 s in the warm-up run only: sampling slows the command it watches). The workloads compared with each other ran interleaved, "
     "round by round, and a ratio is the median of the rounds' ratios, min–max in brackets (this machine's speed "
     "drifts by up to 20 % within minutes, and a round's runs meet the same speed).")
 out("")

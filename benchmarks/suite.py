@@ -128,7 +128,11 @@ def tree_pss_mib(root):
 class TreeMemory(threading.Thread):
     """Samples tree_pss_mib of a running command every SAMPLE_S and keeps the largest sum. A process's own peak RSS
     (wait4) misses what its child processes hold: PyTorch's DataLoader workers decode in two processes of their own
-    (about 250 MiB together at 224²), while ours decodes on threads inside the measured process."""
+    (about 250 MiB together at 224²), while ours decodes on threads inside the measured process.
+    Only the warm-up run is sampled, never a timed one: one read of smaps_rollup walks the process's page tables under
+    its memory-map lock and took 20-30 ms of CPU for either side's featurizer, so sampling every 0.2 s slowed the
+    timed command on 2 cores, and unevenly (2026-12-07, six alternated runs each: our fp32 featurizer 41-50 img/s
+    sampled against 50-54 unobserved, PyTorch's 34.5-35.8 against 36.1-37.3)."""
     SAMPLE_S = 0.2
 
     def __init__(self, pid):
@@ -146,7 +150,9 @@ class TreeMemory(threading.Thread):
         return self.peak
 
 
-def measure(cmd):
+def measure(cmd, sample_tree=False):
+    """Runs cmd; returns its output, wall time, its own peak RSS (wait4, free to read) and, with sample_tree, its process
+    tree's peak PSS (TreeMemory; None without)."""
     # A training run refuses a run folder that already holds a run (it offers --resume): each run starts afresh.
     for flag, path in zip(cmd, cmd[1:]):
         if flag == "--output" and path.startswith(a.work) and os.path.isdir(path):
@@ -154,9 +160,9 @@ def measure(cmd):
     # wait4 gives each child's own peak RSS, unlike RUSAGE_CHILDREN (the maximum over every child so far).
     start = time.perf_counter()
     proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    tree = TreeMemory(proc.pid)
+    tree = TreeMemory(proc.pid) if sample_tree else None
     out = proc.stdout.read()
-    tree_peak = tree.stop()  # before wait4 reaps the process, while its /proc entries still exist
+    tree_peak = tree.stop() if tree else None  # before wait4 reaps the process, while its /proc entries still exist
     _, status, usage = os.wait4(proc.pid, 0)
     proc.returncode = os.waitstatus_to_exitcode(status)
     wall = time.perf_counter() - start
@@ -231,13 +237,15 @@ for w in W:
     groups.setdefault(w["group"], []).append(w)
 for group in groups.values():
     runs = 1 if group[0]["name"] in ("main_job", "profile") else a.runs
-    live, samples, peaks, tree_peaks = [], {}, {}, {}
+    live, samples, peaks = [], {}, {}
     for w in group:
         warm_ups = 0 if w["name"] == "main_job" else 1
         print(f"== {w['name']}: {shlex.join(w['cmd'])} ({warm_ups} warm-up + {runs}, interleaved with the rest of '{w['group']}')", flush=True)
         try:
             if warm_ups:
-                measure(w["cmd"])  # warm-up: JIT, page cache, first-touch of model files
+                # The warm-up (JIT, page cache, first-touch of model files) is the run whose process tree is sampled.
+                _, _, peak, tree_peak = measure(w["cmd"], sample_tree=True)
+                peaks[w["name"]], tree[w["name"]] = [peak], tree_peak
             live.append(w)
         except (RuntimeError, FileNotFoundError) as e:
             unavailable.append((w["name"], str(e).splitlines()[0]))
@@ -245,14 +253,13 @@ for group in groups.values():
     for round_ in range(runs):
         for w in list(live):
             try:
-                out, wall, peak, tree_peak = measure(w["cmd"])
+                out, wall, peak, _ = measure(w["cmd"])
             except (RuntimeError, FileNotFoundError) as e:
                 unavailable.append((w["name"], str(e).splitlines()[0]))
                 print(f"   {w['name']} unavailable (round {round_ + 1}): {e}", flush=True)
                 live.remove(w)
                 continue
             peaks.setdefault(w["name"], []).append(peak)
-            tree_peaks.setdefault(w["name"], []).append(tree_peak)
             got = values(w, out, wall)
             for name, (value, unit) in got.items():
                 samples.setdefault(name, (unit, w["name"], []))[2].append(value)
@@ -264,7 +271,6 @@ for group in groups.values():
         print(f"   {name}: median {statistics.median(vs):.2f} {unit} ({min(vs):.2f}–{max(vs):.2f}, {len(vs)} runs)", flush=True)
     for w in live:
         rss[w["name"]] = max(peaks[w["name"]])
-        tree[w["name"]] = max(tree_peaks[w["name"]])
 info["load_end"] = open("/proc/loadavg").read().split()[:3]
 json.dump(dict(machine=info, results=results, rss=rss, tree=tree, unavailable=unavailable, workloads=[{k: w[k] for k in ("name", "group", "label", "gflop")} | {"cmd": shlex.join(w["cmd"])} for w in W]),
           open(os.path.join(ROOT, "benchmarks", "results.json"), "w"), indent=1)

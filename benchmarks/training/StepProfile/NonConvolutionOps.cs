@@ -4,8 +4,9 @@ using static TorchSharp.torch;
 
 /// <summary>
 /// <c>--ops</c>: ResNet18's kernels outside oneDNN at 32² with batch 128 and the 7×7 stem, forward and backward, each timed
-/// alone and summed over the network's layers, in ms per training step. benchmarks/training/ops_torch.py times the
-/// same shapes, in the same way, in PyTorch.
+/// alone on channels-last tensors (as the model runs them on the CPU) and summed over the network's layers, in ms per
+/// training step; the max-pool also on NCHW tensors. benchmarks/training/ops_torch.py times the same shapes, in the
+/// same way, in PyTorch (NCHW).
 /// </summary>
 internal static class NonConvolutionOps
 {
@@ -26,14 +27,19 @@ internal static class NonConvolutionOps
             double batchNorm = BatchNorms.Sum(t => t.Count * Time(BatchNorm(t.C, t.S)));
             double relu = Relus.Sum(t => t.Count * (Time(Relu(t.C, t.S)) - copy[(t.C, t.S)]));
             double add = Adds.Sum(t => t.Count * (Time(Add(t.C, t.S)) - copy[(t.C, t.S)]));
-            double maxPool = Time(MaxPool(x => nn.functional.max_pool2d(x, 3, 2, 1)));
-            double modelMaxPool = Time(MaxPool(new ChannelsLastMaxPool2d(3, 2, 1).call));
+            double nchwMaxPool = Time(MaxPool(channelsLast: false));
+            double maxPool = Time(MaxPool(channelsLast: true));
             Console.WriteLine($"round {round + 1} (ms per step, forward + backward): batchnorm {batchNorm:F1}, relu {relu:F1}, " +
-                $"add {add:F1}, maxpool {maxPool:F1} (the model's channels-last one {modelMaxPool:F1}), total with the model's {batchNorm + relu + add + modelMaxPool:F1}");
+                $"add {add:F1}, maxpool {maxPool:F1} (over NCHW tensors {nchwMaxPool:F1}), total {batchNorm + relu + add + maxPool:F1}");
         }
     }
 
-    private static Tensor Input(int c, int s, bool grad = true) => randn([N, c, s, s], requires_grad: grad);
+    private static Tensor Input(int c, int s, bool grad = true, bool channelsLast = true)
+    {
+        var x = randn([N, c, s, s]);
+        if (channelsLast) x = x.permute(0, 2, 3, 1).contiguous().permute(0, 3, 1, 2);
+        return x.requires_grad_(grad);
+    }
 
     private static Action BatchNorm(int c, int s)
     {
@@ -55,11 +61,11 @@ internal static class NonConvolutionOps
         return () => (x * 1).add_(y).backward([g]);
     }
 
-    /// <summary>The stem's 3×3, stride-2 max-pool through <paramref name="pool"/>: libtorch's own, or the model's <see cref="ChannelsLastMaxPool2d"/>.</summary>
-    private static Action MaxPool(Func<Tensor, Tensor> pool)
+    /// <summary>The stem's 3×3, stride-2 max-pool over channels-last or NCHW tensors.</summary>
+    private static Action MaxPool(bool channelsLast)
     {
-        var (x, g) = (Input(64, 16), randn([N, 64, 8, 8]));
-        return () => pool(x).backward([g]);
+        var (x, g) = (Input(64, 16, channelsLast: channelsLast), Input(64, 8, grad: false, channelsLast: channelsLast));
+        return () => nn.functional.max_pool2d(x, 3, 2, 1).backward([g]);
     }
 
     private static Action CopyOnly(int c, int s)

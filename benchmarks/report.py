@@ -104,6 +104,7 @@ targets = [
     ("network fp32 vs PyTorch eager (batch 32)", ratio("network_fp32_batch32", "network_pytorch_batch32"), None),
     ("training 32² TorchSharp vs PyTorch (img/s)", ratio("train32_torchsharp", "train32_pytorch"), 1.0),
     ("training 224² TorchSharp vs PyTorch (img/s)", ratio("train224_torchsharp", "train224_pytorch"), 1.0),
+    ("training 224² TorchSharp vs PyTorch with channels_last (img/s)", ratio("train224_torchsharp", "train224_pytorch_cl"), None),
     # Issue 12: training inside a notebook kernel within 1.5× the program's time, i.e. ≥ 1/1.5 of its img/s.
     ("training 32² in a notebook kernel vs the program (img/s)", ratio("train32_kernel", "train32_torchsharp"), round(1 / 1.5, 2)),
 ]

@@ -92,6 +92,8 @@ workload("train224_torchsharp", "train224", RESNET + ["train", "--data", a.image
          "ours (TorchSharp), 224², batch 32", F224 * TRAIN, parse=r"epoch 1/1  train loss .* ([\d.]+) img/s")
 workload("train224_pytorch", "train224", PY + ["benchmarks/training/train_bench_torch.py", "imagenette", a.images, "--epochs", "1"],
          "PyTorch 1.13, 224², batch 32", F224 * TRAIN, parse=r"training img/s: ([\d.]+)")
+workload("train224_pytorch_cl", "train224", PY + ["benchmarks/training/train_bench_torch.py", "imagenette", a.images, "--epochs", "1", "--channels-last"],
+         "PyTorch 1.13 with channels_last (its opt-in), 224², batch 32", F224 * TRAIN, parse=r"training img/s: ([\d.]+)")
 workload("profile", "profile", BENCH + [val, "--mode", "profile", "--count", str(a.count)], "featurizer stages (ms per image)")
 if a.main_job:
     workload("main_job", "main", RESNET, "main job: train 12 epochs on fashion-mnist-small, then test", parse=r"test accuracy:? ([\d.]+)")

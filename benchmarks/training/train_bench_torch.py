@@ -6,8 +6,11 @@
               reports training img/s, test accuracy, wall time and peak RSS.
   imagenette: the same at 224x224 on an image folder: RandomResizedCrop(224) + flip, 2 loader workers, batch 32.
 
-Usage: /usr/bin/python3 train_bench_torch.py fashion DIR [--epochs N] [--val 0.05] [--profile]
-       /usr/bin/python3 train_bench_torch.py imagenette DIR [--epochs N]
+  --channels-last: the model and its batches in torch.channels_last, PyTorch's own opt-in to the layout our model uses
+              on the CPU (docs/training.md, "Speed"); without it PyTorch runs NCHW, as a script that does not ask does.
+
+Usage: /usr/bin/python3 train_bench_torch.py fashion DIR [--epochs N] [--val 0.05] [--profile] [--channels-last]
+       /usr/bin/python3 train_bench_torch.py imagenette DIR [--epochs N] [--channels-last]
 """
 import argparse, gzip, os, resource, struct, time
 import numpy as np
@@ -25,6 +28,7 @@ p.add_argument("--threads", type=int, default=2)
 p.add_argument("--val", type=float, default=0.05)
 p.add_argument("--seed", type=int, default=1)
 p.add_argument("--limit", type=int, default=None, help="imagenette: train on this many images (seeded sample)")
+p.add_argument("--channels-last", action="store_true", help="model and batches in torch.channels_last")
 p.add_argument("--profile", action="store_true", help="also print each epoch's ms per image in forward+loss, backward and the optimizer step")
 a = p.parse_args()
 torch.set_num_threads(a.threads)
@@ -85,6 +89,8 @@ else:
 
 classes = 10
 model = torchvision.models.resnet18(num_classes=classes)
+if a.channels_last:
+    model = model.to(memory_format=torch.channels_last)
 opt = torch.optim.SGD(model.parameters(), lr=a.lr, momentum=0.9, nesterov=True, weight_decay=5e-4)
 sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=a.lr, total_steps=steps * a.epochs)
 train_time, images = 0.0, 0
@@ -94,6 +100,8 @@ for epoch in range(a.epochs):
     seen = 0
     phases = [0.0, 0.0, 0.0]
     for x, y in batches(epoch):
+        if a.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
         t = [time.perf_counter()]
         loss = F.cross_entropy(model(x), y, label_smoothing=0.1)
         if a.profile:

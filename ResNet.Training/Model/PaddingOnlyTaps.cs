@@ -54,15 +54,32 @@ internal static class PaddingOnlyTaps
     /// <paramref name="conv"/> applied to <paramref name="x"/> as the pointwise convolution by its one live tap; null
     /// unless exactly one tap per side meets real input (then call the module).
     /// </summary>
-    public static Tensor? Convolve(Conv2d conv, Tensor x)
+    public static Tensor? Convolve(Conv2d conv, Tensor x) =>
+        LiveWindow(conv, x) is { } live && live.Rows.First == live.Rows.Last && live.Columns.First == live.Columns.Last
+            ? ByTaps(conv, x, live)
+            : null;
+
+    /// <summary>
+    /// <paramref name="conv"/> applied to <paramref name="x"/> by its live taps however many there are; null when every
+    /// tap of a side meets real input. The model takes only the single-tap case (<see cref="Convolve"/>); this one lets
+    /// <c>StepProfile -- --small-maps</c> measure the others.
+    /// </summary>
+    internal static Tensor? ConvolveByLiveTaps(Conv2d conv, Tensor x) => LiveWindow(conv, x) is { } live ? ByTaps(conv, x, live) : null;
+
+    private static ((long First, long Last, long Padding) Rows, (long First, long Last, long Padding) Columns)? LiveWindow(Conv2d conv, Tensor x)
     {
         var (kernel, stride, padding) = (conv.kernel_size, conv.stride, conv.padding);
         if (x.ndim != 4 || padding is null || conv.padding_mode != PaddingModes.Zeros || conv.dilation.Any(d => d != 1)) return null;
-        if (LiveTaps(x.shape[2], kernel[0], stride[0], padding[0]) is not (var row, var lastRow, var rowPadding) || row != lastRow
-            || LiveTaps(x.shape[3], kernel[1], stride[1], padding[1]) is not (var column, var lastColumn, var columnPadding) || column != lastColumn)
-            return null;
-        // A view of the weight: autograd passes the gradient back to the live tap, zero to the rest.
-        using var live = conv.weight![.., .., TensorIndex.Slice(row, row + 1), TensorIndex.Slice(column, column + 1)];
-        return nn.functional.conv2d(x, live, conv.bias, stride, [rowPadding, columnPadding], groups: conv.groups);
+        return LiveTaps(x.shape[2], kernel[0], stride[0], padding[0]) is { } rows && LiveTaps(x.shape[3], kernel[1], stride[1], padding[1]) is { } columns
+            ? (rows, columns)
+            : null;
+    }
+
+    private static Tensor ByTaps(Conv2d conv, Tensor x, ((long First, long Last, long Padding) Rows, (long First, long Last, long Padding) Columns) live)
+    {
+        var (rows, columns) = live;
+        // A view of the weight: autograd passes the gradient back to the live taps, zero to the rest.
+        using var taps = conv.weight![.., .., TensorIndex.Slice(rows.First, rows.Last + 1), TensorIndex.Slice(columns.First, columns.Last + 1)];
+        return nn.functional.conv2d(x, taps, conv.bias, conv.stride, [rows.Padding, columns.Padding], groups: conv.groups);
     }
 }

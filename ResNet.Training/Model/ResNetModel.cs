@@ -235,7 +235,7 @@ public sealed class ResNetModel : nn.Module<Tensor, Tensor>
     /// and indexing do not change, and TorchSharp's <c>data&lt;T&gt;()</c> reads such tensors in logical order; readers
     /// of raw memory call <c>contiguous()</c> first.
     /// </summary>
-    private static Tensor ChannelsLastOnCpu(Tensor x) =>
+    internal static Tensor ChannelsLastOnCpu(Tensor x) =>
         x.device_type == DeviceType.CPU ? x.permute(0, 2, 3, 1).contiguous().permute(0, 3, 1, 2) : x;
 
     /// <summary>Freezes (or unfreezes) every parameter except the head's.</summary>

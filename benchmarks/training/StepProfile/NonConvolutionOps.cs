@@ -37,8 +37,7 @@ internal static class NonConvolutionOps
     private static Tensor Input(int c, int s, bool grad = true, bool channelsLast = true)
     {
         var x = randn([N, c, s, s]);
-        if (channelsLast) x = x.permute(0, 2, 3, 1).contiguous().permute(0, 3, 1, 2);
-        return x.requires_grad_(grad);
+        return (channelsLast ? ResNetModel.ChannelsLastOnCpu(x) : x).requires_grad_(grad);
     }
 
     private static Action BatchNorm(int c, int s)
